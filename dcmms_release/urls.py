@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "dCMMS Release Governance"
+admin.site.site_title = "dCMMS Release Governance"
+admin.site.index_title = "Releases, checklists and sign-offs"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+]
