@@ -33,12 +33,18 @@ class Release(models.Model):
     document_version = models.CharField(max_length=50, blank=True)
     go_no_go_date = models.DateField(null=True, blank=True)
     go_no_go_label = models.CharField(
-        "go/no-go date as written", max_length=200, blank=True,
+        "go/no-go date as written",
+        max_length=200,
+        blank=True,
         help_text="The decision date as the document words it, e.g. 'Sprint 18 Day 14'.",
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-        related_name="owned_releases", help_text="The product manager who owns the release.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_releases",
+        help_text="The product manager who owns the release.",
     )
     owner_label = models.CharField("owner as written", max_length=200, blank=True)
     approvers_label = models.CharField("approvers as written", max_length=500, blank=True)
@@ -88,7 +94,8 @@ class Section(models.Model):
         ordering = ["release", "order"]
         constraints = [
             models.UniqueConstraint(
-                fields=["release", "number"], condition=~Q(number=""),
+                fields=["release", "number"],
+                condition=~Q(number=""),
                 name="section_number_unique_per_release",
             ),
         ]
@@ -123,7 +130,10 @@ class Item(models.Model):
     )
     checked = models.BooleanField(default=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="owned_items",
     )
     owner_label = models.CharField("owner as written", max_length=200, blank=True)
@@ -134,14 +144,16 @@ class Item(models.Model):
     target_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     target_unit = models.CharField(max_length=50, blank=True)
     actual_label = models.CharField(
-        max_length=50, blank=True, help_text="How the document names the measured value: Actual, "
-        "Validated, Status."
+        max_length=50,
+        blank=True,
+        help_text="How the document names the measured value: Actual, Validated, Status.",
     )
     actual_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     actual_text = models.CharField(max_length=500, blank=True)
     actual_unit = models.CharField(max_length=50, blank=True)
     target_met = models.BooleanField(
-        null=True, editable=False,
+        null=True,
+        editable=False,
         help_text="Computed from target and actual on every save; empty when not measured.",
     )
     evidence_link = models.URLField(max_length=500, blank=True)
@@ -167,7 +179,12 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         label = f"{self.key}: {self.text}" if self.key else self.text
-        return label if len(label) <= 80 else label[:77] + "…"
+        return label if len(label) <= 80 else label[:79] + "…"
+
+    def save(self, *args, **kwargs):
+        # Derived, not a side effect: pass/fail always follows the row's own target and actual.
+        self.target_met = self.compute_target_met()
+        super().save(*args, **kwargs)
 
     def compute_target_met(self) -> bool | None:
         return targets.meets_target(
@@ -177,11 +194,6 @@ class Item(models.Model):
             actual_value=self.actual_value,
             actual_unit=self.actual_unit,
         )
-
-    def save(self, *args, **kwargs):
-        # Derived, not a side effect: pass/fail always follows the row's own target and actual.
-        self.target_met = self.compute_target_met()
-        super().save(*args, **kwargs)
 
     @property
     def target_display(self) -> str:

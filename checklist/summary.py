@@ -69,9 +69,7 @@ class Summary:
 
 def release_summary(release: Release) -> Summary:
     """Two queries whatever the number of items: the top-level sections, and one aggregate."""
-    tops = list(
-        Section.objects.filter(release=release, parent__isnull=True).order_by("order")
-    )
+    tops = list(Section.objects.filter(release=release, parent__isnull=True).order_by("order"))
     rows = {s.pk: SummaryRow(category=s.summary_category, section=s.number) for s in tops}
     aggregate = (
         Item.objects.filter(release=release)

@@ -25,7 +25,16 @@ _COMPARE = {
 }
 
 # Counted things that appear in checklists; each is its own dimension.
-_COUNTED = ("event", "row", "message", "msg", "query", "request", "user", "instance", "vulnerability")
+_COUNTED = (
+    "event",
+    "row",
+    "message",
+    "query",
+    "request",
+    "user",
+    "instance",
+    "vulnerability",
+)
 
 # Spellings the checklist uses that pint does not read as written.
 _ALIASES = {
@@ -50,8 +59,6 @@ _ALIASES = {
 def _registry() -> pint.UnitRegistry:
     ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     for name in _COUNTED:
-        if name == "msg":
-            continue
         ureg.define(f"{name} = [{name}_count] = {name}s")
     return ureg
 
@@ -61,7 +68,12 @@ _TOKEN = re.compile(r"[A-Za-z%]+")
 
 def _normalise(unit: str) -> str:
     unit = unit.strip().replace("·", "*")
-    return _TOKEN.sub(lambda m: _ALIASES.get(m.group(0), _ALIASES.get(m.group(0).lower(), m.group(0))), unit)
+
+    def alias(match: re.Match) -> str:
+        word = match.group(0)
+        return _ALIASES.get(word, _ALIASES.get(word.lower(), word))
+
+    return _TOKEN.sub(alias, unit)
 
 
 def parse_unit(unit: str) -> pint.Unit | None:

@@ -6,7 +6,6 @@ import datetime
 
 from django.conf import settings
 from django.db import models
-
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -28,7 +27,10 @@ class Risk(models.Model):
     probability = models.CharField(max_length=6, choices=Level.choices)
     mitigation = models.TextField(blank=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="owned_risks",
     )
     owner_label = models.CharField("owner as written", max_length=200, blank=True)
@@ -68,7 +70,10 @@ class ActionItem(models.Model):
     key = models.CharField(max_length=30)
     action = models.TextField()
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="owned_action_items",
     )
     owner_label = models.CharField("owner as written", max_length=200, blank=True)

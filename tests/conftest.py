@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -5,12 +6,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _find_seed() -> Path:
-    """The seed checklist: shipped in fixtures/, the same file as shared/seeds/000_*.txt."""
-    return ROOT / "fixtures" / "seed_checklist.md"
-
-
-SEED_PATH = _find_seed()
+# The seed checklist (dCMMS Release 2), shipped with the demo data; mojibake and all.
+SEED_PATH = ROOT / "fixtures" / "seed_checklist.md"
 
 
 @pytest.fixture
@@ -21,3 +18,39 @@ def seed_path() -> Path:
 @pytest.fixture
 def seed_text() -> str:
     return SEED_PATH.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- service markers
+@pytest.fixture(autouse=True)
+def _service_guard(request):
+    """Tests marked `postgres` or `broker` only mean something on that service: `make test`
+    deselects them by marker, the second run of .ci/run selects them, and here they fail loudly
+    when the service is not there — never a silent skip."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.fail(
+                f"{request.node.nodeid} needs PostgreSQL (DATABASE_URL=postgres://…); "
+                f"the database here is {connection.vendor}"
+            )
+    if request.node.get_closest_marker("broker"):
+        from django.conf import settings
+
+        if not settings.CELERY_BROKER_URL.startswith("redis://"):
+            pytest.fail(f"{request.node.nodeid} needs a Redis broker (CELERY_BROKER_URL=redis://…)")
+
+
+# ---------------------------------------------------------------- no skips in CI
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped and os.environ.get("CI"):
+        terminalreporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; in CI a skip is a failure.", red=True
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and reporter.stats.get("skipped") and os.environ.get("CI") and exitstatus == 0:
+        session.exitstatus = 1
