@@ -10,3 +10,30 @@ class Tier(models.TextChoices):
 class CriterionKind(models.TextChoices):
     GO = "go", "GO criterion"
     NO_GO = "no_go", "NO-GO blocker"
+
+
+class SignatureMeaning(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    GO = "go", "GO"
+    DEFER = "defer", "DEFER"
+
+
+# What each kind of requirement may record; a reason is required for the second of each pair.
+ROLE_MEANINGS = (SignatureMeaning.APPROVED, SignatureMeaning.REJECTED)
+FINAL_MEANINGS = (SignatureMeaning.GO, SignatureMeaning.DEFER)
+MEANINGS_NEEDING_REASON = (SignatureMeaning.REJECTED, SignatureMeaning.DEFER)
+
+
+class SignatureState(models.TextChoices):
+    VALID = "valid", "Valid"
+    STALE = "stale", "Stale"
+    REVOKED = "revoked", "Revoked"
+
+
+class MemberRole(models.TextChoices):
+    """Access to a release that is not a signing role."""
+
+    PRODUCT_MANAGER = "pm", "Product manager"
+    STAKEHOLDER = "stakeholder", "Stakeholder"
+    AUDITOR = "auditor", "Auditor"

@@ -20,6 +20,12 @@ def seed_text() -> str:
     return SEED_PATH.read_text(encoding="utf-8")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests hash many passwords; the production hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # ---------------------------------------------------------------- service markers
 @pytest.fixture(autouse=True)
 def _service_guard(request):

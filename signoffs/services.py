@@ -1,0 +1,281 @@
+"""Writes that carry the sign-off rules. Each is keyword-only, atomic, locks what it decides on,
+records who and why in the history, and raises ValidationError with every reason it refuses."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from checklist.choices import ReleaseStatus
+from checklist.models import Release
+from checklist.permissions import release_access_sync
+
+from .choices import MemberRole, SignatureState
+from .exports import release_snapshot, snapshot_sha256
+from .gates import signing_refusals
+from .models import ReleaseMember, Signature, SignatureEvent, SignoffRequirement
+
+
+def _save(obj, *, user, reason: str) -> None:
+    obj._history_user = user
+    obj._change_reason = reason
+    obj.full_clean()
+    obj.save()
+
+
+def _move(signature: Signature, *, to: str, actor, reason: str) -> None:
+    """Append a state change: the signature's state moves, the event keeps from → to and why."""
+    event = SignatureEvent(
+        signature=signature,
+        from_state=signature.state,
+        to_state=to,
+        actor=actor,
+        at=timezone.now(),
+        reason=reason,
+    )
+    signature.state = to
+    signature._history_user = actor
+    signature._change_reason = reason
+    signature.save(update_fields=["state"])
+    event.save()
+
+
+# ---------------------------------------------------------------- access
+def release_access_refresh(*, release: Release, user) -> None:
+    """Recompute one person's access to a release from the facts that grant it: owning it, a
+    membership, or a signing role. Removing the last of them removes the access at once."""
+    membership = ReleaseMember.objects.filter(release=release, user=user).first()
+    signs = SignoffRequirement.objects.filter(release=release, assignee=user).exists()
+    owns = release.owner_id == user.pk
+    manage = owns or (membership is not None and membership.role == MemberRole.PRODUCT_MANAGER)
+    release_access_sync(
+        release=release,
+        user=user,
+        view=manage or signs or membership is not None,
+        manage=manage,
+    )
+
+
+@transaction.atomic
+def requirement_assign(*, requirement: SignoffRequirement, assignee, by) -> SignoffRequirement:
+    """Give a sign-off role on a release to one person (or to nobody). A person holds at most one
+    signing role per release (separation of duties) unless SIGNOFF_ALLOW_MULTIPLE_ROLES is set.
+    A valid signature by the previous holder becomes stale: the role belongs to someone else."""
+    requirement = SignoffRequirement.objects.select_for_update().get(pk=requirement.pk)
+    previous = requirement.assignee
+    if assignee is not None and assignee.pk == requirement.assignee_id:
+        return requirement
+    if assignee is not None and not getattr(settings, "SIGNOFF_ALLOW_MULTIPLE_ROLES", False):
+        other = (
+            SignoffRequirement.objects.filter(release=requirement.release_id, assignee=assignee)
+            .exclude(pk=requirement.pk)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(
+                f"{assignee.get_username()} already signs as {other.role} on this release; "
+                "one person holds one signing role (separation of duties)."
+            )
+    if assignee is not None and not assignee.is_active:
+        raise ValidationError(f"{assignee.get_username()} is deactivated.")
+    requirement.assignee = assignee
+    who = assignee.get_username() if assignee else "nobody"
+    _save(requirement, user=by, reason=f"Role {requirement.role} assigned to {who}")
+    for signature in Signature.objects.select_for_update().filter(
+        requirement=requirement, state=SignatureState.VALID
+    ):
+        _move(
+            signature,
+            to=SignatureState.STALE,
+            actor=by,
+            reason=f"Role {requirement.role} reassigned to {who}",
+        )
+    for user in filter(None, (previous, assignee)):
+        release_access_refresh(release=requirement.release, user=user)
+    return requirement
+
+
+@transaction.atomic
+def member_set(*, release: Release, user, role: str | None, by) -> ReleaseMember | None:
+    """Grant (role) or remove (None) a person's product-manager, stakeholder or auditor access."""
+    member = ReleaseMember.objects.select_for_update().filter(release=release, user=user).first()
+    if role is None:
+        if member is not None:
+            member._history_user = by
+            member._change_reason = f"Access removed for {user.get_username()}"
+            member.delete()
+        member = None
+    else:
+        member = member or ReleaseMember(release=release, user=user)
+        member.role = role
+        _save(member, user=by, reason=f"{MemberRole(role).label} access for {user}")
+    release_access_refresh(release=release, user=user)
+    return member
+
+
+# ---------------------------------------------------------------- review
+@transaction.atomic
+def release_open_review(*, release: Release, by) -> Release:
+    """Draft → in review: from now on the assigned stakeholders can sign."""
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if not release.can_transition_to(ReleaseStatus.IN_REVIEW):
+        raise ValidationError(
+            f"A {release.get_status_display().lower()} release cannot be opened for review."
+        )
+    release.status = ReleaseStatus.IN_REVIEW
+    _save(release, user=by, reason="Review opened")
+    return release
+
+
+@transaction.atomic
+def release_reopen(*, release: Release, by, reason: str) -> Release:
+    """Decided → draft, with a reason. The final decision's signature becomes stale: a new
+    decision must be recorded after a new review."""
+    if not reason.strip():
+        raise ValidationError("A reason is required to reopen a decided release.")
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if release.status != ReleaseStatus.DECIDED:
+        raise ValidationError("Only a decided release can be reopened.")
+    for signature in Signature.objects.select_for_update().filter(
+        release=release, requirement__final_decision=True, state=SignatureState.VALID
+    ):
+        _move(signature, to=SignatureState.STALE, actor=by, reason=f"Release reopened: {reason}")
+    release.status = ReleaseStatus.DRAFT
+    _save(release, user=by, reason=f"Reopened: {reason}")
+    return release
+
+
+# ---------------------------------------------------------------- signatures
+def _check_password(user, password: str, request=None) -> None:
+    """Re-authentication for every signing (§11.200(a)). A wrong password is a failed login:
+    authenticate() sends user_login_failed, which the lockout and the audit trail count."""
+    checked = authenticate(request, username=user.get_username(), password=password)
+    if checked is None or checked.pk != user.pk:
+        raise ValidationError("The password is not correct; nothing was signed.")
+
+
+def signature_give(
+    *,
+    requirement: SignoffRequirement,
+    user,
+    password: str,
+    meaning: str,
+    comment: str = "",
+    request=None,
+) -> Signature:
+    """Sign a requirement's block. Only its assignee, only with their password, only while the
+    release is in review, one valid signature per requirement (row lock and a unique constraint),
+    and GO only when nothing blocks it. The server sets the name, role, time and the SHA-256 of
+    the release snapshot being signed; recording GO or DEFER decides the release."""
+    _check_password(user, password, request)
+    try:
+        with transaction.atomic():
+            return _signature_write(
+                requirement_id=requirement.pk, user=user, meaning=meaning, comment=comment
+            )
+    except IntegrityError as exc:  # a concurrent signature won the race
+        raise ValidationError(
+            f"{requirement.role} already holds a valid signature; revoke it to sign again."
+        ) from exc
+
+
+def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -> Signature:
+    requirement = (
+        SignoffRequirement.objects.select_for_update()
+        .select_related("release")
+        .get(pk=requirement_id)
+    )
+    release = Release.objects.select_for_update().get(pk=requirement.release_id)
+    requirement.release = release
+    refusals = signing_refusals(
+        requirement=requirement, user=user, meaning=meaning, comment=comment
+    )
+    if refusals:
+        raise ValidationError(refusals)
+    signature = Signature(
+        requirement=requirement,
+        release=release,
+        signer=user,
+        printed_name=user.get_full_name() or user.get_username(),
+        printed_role=requirement.role,
+        meaning=meaning,
+        comment=comment.strip(),
+        signed_at=timezone.now(),
+        snapshot_sha256=snapshot_sha256(release_snapshot(release)),
+        state=SignatureState.VALID,
+    )
+    reason = f"{requirement.role} signed: {signature.get_meaning_display()}"
+    _save(signature, user=user, reason=reason)
+    SignatureEvent.objects.create(
+        signature=signature,
+        from_state="",
+        to_state=SignatureState.VALID,
+        actor=user,
+        at=signature.signed_at,
+        reason=reason,
+    )
+    if requirement.final_decision:
+        release.status = ReleaseStatus.DECIDED
+        _save(
+            release,
+            user=user,
+            reason=f"Final decision: {signature.get_meaning_display()} by {signature.printed_name}",
+        )
+    return signature
+
+
+@transaction.atomic
+def signature_revoke(*, signature: Signature, by, reason: str) -> Signature:
+    """The signer withdraws their own signature, with a reason; the original stays visible. The
+    final decision is not revoked but reopened (release_reopen)."""
+    signature = (
+        Signature.objects.select_for_update()
+        .select_related("requirement", "release")
+        .get(pk=signature.pk)
+    )
+    problems = []
+    if signature.signer_id != by.pk:
+        problems.append("Only the signer can revoke their signature.")
+    if signature.state == SignatureState.REVOKED:
+        problems.append("This signature is already revoked.")
+    if signature.requirement.final_decision and signature.release.status == ReleaseStatus.DECIDED:
+        problems.append("The final decision is not revoked: reopen the release instead.")
+    if not reason.strip():
+        problems.append("A reason is required to revoke a signature.")
+    if problems:
+        raise ValidationError(problems)
+    _move(signature, to=SignatureState.REVOKED, actor=by, reason=reason.strip())
+    return signature
+
+
+def signatures_mark_stale(*, release_id: int, reason: str, actor=None) -> int:
+    """Every valid signature on the release becomes stale, in the caller's transaction: what was
+    signed is no longer what the release says. Returns how many."""
+    count = 0
+    with transaction.atomic():
+        for signature in Signature.objects.select_for_update().filter(
+            release_id=release_id, state=SignatureState.VALID
+        ):
+            _move(signature, to=SignatureState.STALE, actor=actor, reason=reason)
+            count += 1
+    return count
+
+
+@transaction.atomic
+def criterion_set_verdict(*, criterion, verdict: bool | None, by, reason: str = ""):
+    """The PM's manual verdict on a criterion that nothing decides (met, for a GO criterion;
+    fires, for a NO-GO blocker). Audited, and material: valid signatures become stale."""
+    from .models import Criterion
+
+    criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
+    if criterion.items.exists() or criterion.risks.exists() or criterion.requirements.exists():
+        raise ValidationError(
+            "This criterion is decided by what is linked to it; a manual verdict is only for a "
+            "criterion with nothing linked."
+        )
+    criterion.manual_verdict = verdict
+    _save(criterion, user=by, reason=reason or f"Manual verdict set to {verdict}")
+    return criterion
