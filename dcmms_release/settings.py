@@ -114,6 +114,7 @@ USE_TZ = True
 # ---------------------------------------------------------------- static files
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # ---------------------------------------------------------------- audit history
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -27,7 +27,11 @@ def release():
     sub = SectionFactory(release=release, number="2.1", title="API", parent=top)
     group = ItemFactory(section=sub, kind="group", text="Backend API Response Times")
     ItemFactory(
-        section=sub, parent=group, failing=True, text="p95 latency", note="(Target)",
+        section=sub,
+        parent=group,
+        failing=True,
+        text="p95 latency",
+        note="(Target)",
         owner=UserFactory(username="qa"),
     )
     ItemFactory(section=sub, parent=group, text="Plain check", status="complete")
@@ -55,8 +59,13 @@ def test_snapshot_has_the_documented_shape(release):
     assert data["risks"][0]["score"] == 6
     assert data["action_items"][0]["overdue"] is False
     assert data["signoffs"] == [
-        {"role": "QA Lead", "tier": "technical", "order": data["signoffs"][0]["order"],
-         "attestations": ["All tests passing"], "final_decision": False}
+        {
+            "role": "QA Lead",
+            "tier": "technical",
+            "order": data["signoffs"][0]["order"],
+            "attestations": ["All tests passing"],
+            "final_decision": False,
+        }
     ]
     assert data["criteria"][0]["kind"] == "no_go"
     categories = [r["category"] for r in data["summary"]["rows"]]

@@ -1,0 +1,464 @@
+"""Admin for the product manager: releases (with their computed status summary), sections and
+checklist items. Writes that carry a rule go through a service (bulk status changes:
+``checklist.services``; opening the review: ``signoffs.services``); every save, on every path,
+is recorded in the history with the request's user."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from signoffs.models import SignoffRequirement
+from signoffs.services import release_open_review
+from signoffs.summary import release_full_summary
+
+from .admin_base import (
+    EMPTY,
+    AuditedAdmin,
+    ReleaseScopedInline,
+    owner_display,
+    pass_fail,
+    status_badge,
+)
+from .choices import ItemKind, ItemStatus
+from .models import Item, Release, Section
+from .services import items_set_status
+from .summary import SummaryRow
+
+SUMMARY_COLUMNS = (
+    "Category",
+    "Total",
+    "✅ Complete",
+    "🟡 In progress",
+    "⚪ Not started",
+    "❌ Blocked",
+    "⚠️ At risk",
+    "% complete (items)",
+    "Story points complete",
+    "% complete (points)",
+)
+
+
+def _summary_cells(row: SummaryRow) -> SafeString:
+    points = f"{row.points_complete} / {row.points_total}" if row.points_total else EMPTY
+    points_percent = f"{row.points_percent_complete}%" if row.points_total else EMPTY
+    category = f"{row.section} {row.category}".strip() if row.section else row.category
+    values = (
+        category,
+        row.total,
+        row.counts[ItemStatus.COMPLETE],
+        row.counts[ItemStatus.IN_PROGRESS],
+        row.counts[ItemStatus.NOT_STARTED],
+        row.counts[ItemStatus.BLOCKED],
+        row.counts[ItemStatus.AT_RISK],
+        f"{row.percent_complete}%",
+        points,
+        points_percent,
+    )
+    return format_html_join("", "<td>{}</td>", ((value,) for value in values))
+
+
+def _changelist_link(viewname: str, query: str, label: str) -> SafeString:
+    return format_html('<a href="{}?{}">{}</a>', reverse(viewname), query, label)
+
+
+# ---------------------------------------------------------------- release
+class SectionInline(ReleaseScopedInline, admin.TabularInline):
+    model = Section
+    release_path = ""
+    fields = ("number", "title", "category", "order", "parent")
+    readonly_fields = ("parent",)
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("parent")
+
+
+class SignoffRequirementInline(ReleaseScopedInline, admin.TabularInline):
+    """The roles that sign; who holds each is set on the requirement's own page (assigning a
+    signer grants access and makes a previous holder's signature stale)."""
+
+    model = SignoffRequirement
+    release_path = ""
+    fields = ("role", "tier", "order", "final_decision", "assignee")
+    readonly_fields = ("assignee",)
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The row's label names the release: fetch it with the rows, not once per row.
+        return super().get_queryset(request).select_related("release", "assignee")
+
+
+@admin.register(Release)
+class ReleaseAdmin(AuditedAdmin):
+    """A release's page shows its status summary computed from the items (the document's own
+    table is not trusted). Its status is never typed: the review is opened by the action, and
+    a release is decided only by its final sign-off."""
+
+    release_path = ""
+    list_display = (
+        "version",
+        "name",
+        "project",
+        "status",
+        "go_no_go_date",
+        "owner",
+        "readiness",
+        "failing_targets",
+        "created_at",
+    )
+    list_display_links = ("version", "name")
+    list_filter = ("status", "review_cadence")
+    search_fields = ("version", "name", "project", "sprint", "owner_label")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    readonly_fields = ("status", "status_summary", "related_links", "source_name", "created_at")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("project", "name", "version"),
+                    ("sprint", "document_version"),
+                    "status",
+                    ("owner", "owner_label"),
+                    "approvers_label",
+                )
+            },
+        ),
+        (
+            "Go/no-go",
+            {
+                "fields": (
+                    ("go_no_go_date", "go_no_go_label"),
+                    ("review_cadence", "review_frequency", "next_review"),
+                )
+            },
+        ),
+        ("Status summary", {"fields": ("status_summary", "related_links")}),
+        ("Source", {"classes": ("collapse",), "fields": ("source_name", "created_at")}),
+    )
+    inlines = (SectionInline, SignoffRequirementInline)
+    actions = ("open_review",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        countable = ~Q(items__kind=ItemKind.GROUP)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                items_total=Count("items", filter=countable),
+                items_complete=Count(
+                    "items", filter=countable & Q(items__status=ItemStatus.COMPLETE)
+                ),
+                items_failing=Count("items", filter=Q(items__target_met=False)),
+            )
+        )
+
+    @admin.display(description="Complete", ordering="items_complete")
+    def readiness(self, obj: Release) -> str:
+        total = getattr(obj, "items_total", 0)
+        done = getattr(obj, "items_complete", 0)
+        percent = round(100 * done / total) if total else 0
+        return f"{done} / {total} ({percent}%)"
+
+    @admin.display(description="Failing targets", ordering="items_failing")
+    def failing_targets(self, obj: Release) -> SafeString | int:
+        failing = getattr(obj, "items_failing", 0)
+        if not failing:
+            return 0
+        return format_html(
+            '<a href="{}?release__id__exact={}&amp;target=failing" style="color:#b91c1c">✘ {}</a>',
+            reverse("admin:checklist_item_changelist"),
+            obj.pk,
+            failing,
+        )
+
+    @admin.display(description="Status summary (computed from the items)")
+    def status_summary(self, obj: Release) -> SafeString | str:
+        if obj.pk is None:
+            return "Shown once the release is saved."
+        summary = release_full_summary(obj)
+        if not summary.rows:
+            return "No items yet."
+        header = format_html_join("", "<th>{}</th>", ((column,) for column in SUMMARY_COLUMNS))
+        body = format_html_join("", "<tr>{}</tr>", ((_summary_cells(r),) for r in summary.rows))
+        return format_html(
+            '<table class="release-summary"><thead><tr>{}</tr></thead><tbody>{}'
+            '<tr class="release-summary-total" style="font-weight:bold">{}</tr>'
+            "</tbody></table>",
+            header,
+            body,
+            _summary_cells(summary.total),
+        )
+
+    @admin.display(description="Open")
+    def related_links(self, obj: Release) -> SafeString | str:
+        if obj.pk is None:
+            return EMPTY
+        release = f"release__id__exact={obj.pk}"
+        links = (
+            ("admin:checklist_item_changelist", release, "Items"),
+            ("admin:checklist_item_changelist", f"{release}&target=failing", "Failing targets"),
+            ("admin:checklist_item_changelist", f"{release}&status__exact=blocked", "Blocked"),
+            ("admin:checklist_section_changelist", release, "Sections"),
+            ("admin:risks_risk_changelist", release, "Risks"),
+            ("admin:risks_actionitem_changelist", release, "Action items"),
+            ("admin:risks_actionitem_changelist", f"{release}&overdue=yes", "Overdue actions"),
+            ("admin:signoffs_signoffrequirement_changelist", release, "Sign-off requirements"),
+            ("admin:signoffs_criterion_changelist", release, "GO / NO-GO criteria"),
+        )
+        return format_html_join(" · ", "{}", ((_changelist_link(*link),) for link in links))
+
+    @admin.action(description="Open the review (draft → in review)", permissions=["change"])
+    def open_review(self, request: HttpRequest, queryset: QuerySet) -> None:
+        opened = 0
+        for release in queryset:
+            try:
+                release_open_review(release=release, by=request.user)
+            except ValidationError as error:
+                self.report_validation_error(request, error, prefix=f"{release}: ")
+            else:
+                opened += 1
+        if opened:
+            self.message_user(request, f"Review opened for {opened} release(s).", messages.SUCCESS)
+
+
+# ---------------------------------------------------------------- section
+@admin.register(Section)
+class SectionAdmin(AuditedAdmin):
+    list_display = (
+        "number",
+        "title",
+        "release__version",
+        "parent",
+        "category",
+        "order",
+        "item_count",
+    )
+    list_display_links = ("number", "title")
+    list_filter = ("release",)
+    search_fields = ("number", "title", "category", "release__version")
+    list_select_related = ("release", "parent")
+    autocomplete_fields = ("release", "parent")
+    readonly_fields = ("items_link",)
+    fields = ("release", "parent", "number", "title", "category", "order", "note", "items_link")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(items_count=Count("items"))
+
+    @admin.display(description="Items", ordering="items_count")
+    def item_count(self, obj: Section) -> int:
+        return getattr(obj, "items_count", 0)
+
+    @admin.display(description="Items")
+    def items_link(self, obj: Section) -> SafeString | str:
+        if obj.pk is None:
+            return EMPTY
+        return _changelist_link(
+            "admin:checklist_item_changelist",
+            f"release__id__exact={obj.release_id}&section_tree={obj.pk}",
+            f"{getattr(obj, 'items_count', obj.items.count())} item(s) in this section",
+        )
+
+
+# ---------------------------------------------------------------- item
+class SectionTreeFilter(admin.SimpleListFilter):
+    """A section and everything under it (choosing '2' also shows 2.1, 2.2 …). With a release
+    chosen, only that release's sections are offered."""
+
+    title = "section"
+    parameter_name = "section_tree"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        sections = Section.objects.select_related("release").order_by("release", "order")
+        release = request.GET.get("release__id__exact")
+        if release and release.isdigit():
+            return [(s.pk, str(s)) for s in sections.filter(release_id=release)]
+        return [(s.pk, f"{s.release.version} · {s}") for s in sections]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        return queryset.filter(Q(section_id=value) | Q(section__parent_id=value))
+
+
+class TargetFilter(admin.SimpleListFilter):
+    """Pass/fail of measured targets, as computed from target and actual."""
+
+    title = "target"
+    parameter_name = "target"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> tuple:
+        return (
+            ("failing", "✘ failing"),
+            ("passing", "✔ passing"),
+            ("unmeasured", "— metric not measured"),
+        )
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        match self.value():
+            case "failing":
+                return queryset.failing()
+            case "passing":
+                return queryset.passing()
+            case "unmeasured":
+                return queryset.unmeasured()
+        return queryset
+
+
+def _plain_decimal(value: Decimal) -> str:
+    """350.000000 → '350', 0.500000 → '0.5' (never exponent notation)."""
+    return format(value.normalize(), "f")
+
+
+class ItemChangelistForm(forms.ModelForm):
+    """The row form of the item changelist: status and actual, in narrow inputs."""
+
+    class Meta:
+        model = Item
+        fields = ("status", "actual_value", "actual_unit", "actual_text")
+        widgets = {
+            "actual_value": forms.NumberInput(attrs={"style": "width:7em", "step": "any"}),
+            "actual_unit": forms.TextInput(attrs={"size": 8}),
+            "actual_text": forms.TextInput(attrs={"size": 16}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        value = self.initial.get("actual_value")
+        if isinstance(value, Decimal):
+            self.initial["actual_value"] = _plain_decimal(value)
+
+
+@admin.register(Item)
+class ItemAdmin(AuditedAdmin):
+    """The checklist, one row per item: status and actual are edited in place, statuses in
+    bulk through the actions (each item saved, so each gets its own history entry). Pass/fail
+    is computed from target and actual, never typed."""
+
+    list_display = (
+        "item_text",
+        "release__version",
+        "section",
+        "kind",
+        "status_badge",
+        "status",
+        "owner_column",
+        "due_date",
+        "target_column",
+        "actual_value",
+        "actual_unit",
+        "actual_text",
+        "pass_fail_column",
+    )
+    list_display_links = ("item_text",)
+    list_editable = ("status", "actual_value", "actual_unit", "actual_text")
+    list_filter = (
+        "release",
+        SectionTreeFilter,
+        "status",
+        "kind",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        TargetFilter,
+    )
+    search_fields = (
+        "text",
+        "key",
+        "owner_label",
+        "owner__username",
+        "owner__first_name",
+        "owner__last_name",
+        "actual_text",
+        "note",
+        "section__title",
+    )
+    list_select_related = ("release", "section", "owner")
+    autocomplete_fields = ("release", "section", "parent", "owner")
+    readonly_fields = ("pass_fail_column", "source_line")
+    fieldsets = (
+        (None, {"fields": ("release", "section", "parent", "order", "kind", "key", "text")}),
+        ("Status", {"fields": ("status", "checked", ("owner", "owner_label"), "due_date")}),
+        (
+            "Target and actual",
+            {
+                "fields": (
+                    ("target_op", "target_value", "target_unit"),
+                    "actual_label",
+                    ("actual_value", "actual_unit"),
+                    "actual_text",
+                    "pass_fail_column",
+                )
+            },
+        ),
+        ("Evidence", {"fields": ("evidence_link", "evidence_note", "note")}),
+        ("Task", {"fields": ("points",)}),
+        ("Source", {"classes": ("collapse",), "fields": ("source_line",)}),
+    )
+    actions = ("mark_complete", "mark_in_progress", "mark_blocked", "mark_at_risk")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        return super().get_changelist_form(request, form=ItemChangelistForm, **kwargs)
+
+    @admin.display(description="Item", ordering="text")
+    def item_text(self, obj: Item) -> str:
+        label = f"{obj.key}: {obj.text}" if obj.key else obj.text
+        prefix = "↳ " if obj.parent_id else ""
+        return prefix + Truncator(label).chars(90)
+
+    # "Current status": the editable "Status" column sits beside it.
+    @admin.display(description="Current status", ordering="status")
+    def status_badge(self, obj: Item) -> SafeString:
+        return status_badge(obj.status)
+
+    @admin.display(description="Owner", ordering="owner__username")
+    def owner_column(self, obj: Item) -> str:
+        return owner_display(obj)
+
+    @admin.display(description="Target")
+    def target_column(self, obj: Item) -> str:
+        return obj.target_display or EMPTY
+
+    @admin.display(description="Pass/fail", ordering="target_met")
+    def pass_fail_column(self, obj: Item) -> SafeString:
+        return pass_fail(obj.target_met)
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
+        label = ItemStatus(status).label
+        try:
+            changed = items_set_status(items=queryset, status=status, user=request.user)
+        except ValidationError as error:
+            self.report_validation_error(request, error)
+            return
+        self.message_user(request, f"{len(changed)} item(s) marked {label}.", messages.SUCCESS)
+
+    @admin.action(description="Mark selected items ✅ complete", permissions=["change"])
+    def mark_complete(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, ItemStatus.COMPLETE)
+
+    @admin.action(description="Mark selected items 🟡 in progress", permissions=["change"])
+    def mark_in_progress(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, ItemStatus.IN_PROGRESS)
+
+    @admin.action(description="Mark selected items ❌ blocked", permissions=["change"])
+    def mark_blocked(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, ItemStatus.BLOCKED)
+
+    @admin.action(description="Mark selected items ⚠️ at risk", permissions=["change"])
+    def mark_at_risk(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, ItemStatus.AT_RISK)

@@ -1,0 +1,225 @@
+"""What every admin page of the portal shares: the audited base class (history with a readable
+diff, never a revert; rows and permissions scoped to the releases granted to the user) and the
+small renderers the changelists use (status badge, pass/fail, owner). Every user string is
+escaped (``format_html``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject, ModelChange
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+from .choices import STATUS_EMOJI, ItemStatus
+from .models import Release
+from .permissions import managed_releases, visible_releases
+from .targets import format_number
+
+EMPTY = "—"
+
+# Text colour and background per status: the word is always shown, colour is only a cue.
+STATUS_COLOURS = {
+    ItemStatus.COMPLETE: ("#14532d", "#dcfce7"),
+    ItemStatus.IN_PROGRESS: ("#713f12", "#fef9c3"),
+    ItemStatus.NOT_STARTED: ("#374151", "#f3f4f6"),
+    ItemStatus.BLOCKED: ("#7f1d1d", "#fee2e2"),
+    ItemStatus.AT_RISK: ("#7c2d12", "#ffedd5"),
+}
+
+_BADGE_STYLE = "padding:1px 6px;border-radius:8px;white-space:nowrap;color:{};background:{}"
+
+
+def status_badge(status: str) -> SafeString:
+    """A coloured label with the legend's symbol and the status word, e.g. '✅ Complete'."""
+    try:
+        status = ItemStatus(status)
+    except ValueError:
+        return format_html("{}", status or EMPTY)
+    colour, background = STATUS_COLOURS[status]
+    return format_html(
+        '<span class="status-badge status-{}" style="' + _BADGE_STYLE + '">{} {}</span>',
+        status.value,
+        colour,
+        background,
+        STATUS_EMOJI[status],
+        status.label,
+    )
+
+
+def pass_fail(target_met: bool | None) -> SafeString:
+    """✔ pass / ✘ fail for a measured target; a dash when nothing is measured."""
+    if target_met is None:
+        return format_html('<span class="target-unmeasured" title="not measured">{}</span>', EMPTY)
+    if target_met:
+        return format_html('<span class="target-pass" style="color:#15803d">{}</span>', "✔ pass")
+    return format_html(
+        '<span class="target-fail" style="color:#b91c1c;font-weight:bold">{}</span>', "✘ fail"
+    )
+
+
+def owner_display(obj: Any) -> str:
+    """The owning user when one is assigned, else the owner as the document wrote it."""
+    if obj.owner_id is not None:
+        return str(obj.owner)
+    return obj.owner_label or EMPTY
+
+
+class ReadableHistoryHelper(HistoricalRecordContextHelper):
+    """History diffs in words: choice labels instead of stored codes, numbers as written
+    (350, not 350.000000), Yes/No, and a dash for an empty value or an empty relation (which
+    simple-history would call "Deleted user (pk=None)"). Escaping is left to the parent class,
+    which escapes after shortening."""
+
+    def prepare_delta_change_value(self, change: ModelChange, value: Any) -> Any:
+        value = super().prepare_delta_change_value(change, value)
+        field = self.model._meta.get_field(change.field)
+        if isinstance(field, models.ManyToManyField):
+            return value
+        if value is None or value == "" or (isinstance(value, DeletedObject) and value.pk is None):
+            return EMPTY
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if isinstance(value, Decimal):
+            return format_number(value)
+        return value
+
+
+def _release_id(obj: Any, path: str) -> int | None:
+    """The primary key of the release ``obj`` belongs to, following ``path`` (e.g.
+    ``requirement__release``); ``obj``'s own key when ``path`` is empty (a release)."""
+    if not path:
+        return obj.pk
+    *hops, last = path.split("__")
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+        if obj is None:
+            return None
+    return getattr(obj, f"{last}_id", None)
+
+
+class ReleaseScoped:
+    """Rows and permissions follow the releases granted to the user (checklist.permissions):
+    a superuser sees everything; anyone else sees the rows of releases they may view and
+    changes, adds or deletes only in releases they manage. Model-level permissions never widen
+    this (the Django admin alone would show every row to a user holding them).
+    ``release_path`` leads from the model to its release; empty on the release itself."""
+
+    release_path = "release"
+
+    def _scoped(self, request: HttpRequest, releases: QuerySet, obj: Any = None) -> bool:
+        if obj is None:
+            return releases.exists()
+        release_id = _release_id(obj, self.release_path)
+        if release_id is None:  # not saved yet: allowed where the user manages some release
+            return releases.exists()
+        return releases.filter(pk=release_id).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        return self._scoped(request, visible_releases(request.user), obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_change_permission(request, obj)
+        return self._scoped(request, managed_releases(request.user), obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_delete_permission(request, obj)
+        return self._scoped(request, managed_releases(request.user), obj)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return visible_releases(request.user).exists()
+
+
+class ReleaseScopedInline(ReleaseScoped):
+    """An inline on a release-owned page: the permissions of the page's object apply."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_add_permission(request, obj)
+        return self._scoped(request, managed_releases(request.user), obj)
+
+
+def _managed_choices(db_field: models.Field, request: HttpRequest) -> QuerySet | None:
+    """A row can only be put in, or linked to, a release the user manages: the choices of a
+    relation to a release, or to anything belonging to one, are limited to those releases."""
+    if request.user.is_superuser:
+        return None
+    remote = db_field.remote_field.model
+    managed = managed_releases(request.user)
+    if remote is Release:
+        return managed
+    if any(field.name == "release" for field in remote._meta.fields):
+        return remote._default_manager.filter(release__in=managed)
+    return None
+
+
+class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
+    """Base for every model admin: rows scoped to the user's releases (``ReleaseScoped``), and
+    a history page listing who changed what and when, with a readable ``field: old → new``
+    diff. History is read-only: there is no revert, whatever the settings say, and a POST to a
+    historical version is refused with nothing written."""
+
+    empty_value_display = EMPTY
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        releases = visible_releases(request.user).values("pk")
+        field = f"{self.release_path}__in" if self.release_path else "pk__in"
+        return queryset.filter(**{field: releases})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser or not self.release_path:
+            return super().has_add_permission(request)
+        return managed_releases(request.user).exists()
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
+        choices = _managed_choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs: Any):
+        choices = _managed_choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_historical_record_context_helper(
+        self, request: HttpRequest, historical_record: Any
+    ) -> HistoricalRecordContextHelper:
+        return ReadableHistoryHelper(self.model, historical_record)
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
+    ) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("History is read-only: a past version cannot be restored.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def report_validation_error(
+        self, request: HttpRequest, error: ValidationError, prefix: str = ""
+    ) -> None:
+        """Show a refused service call as an error message, one line per reason."""
+        for message in error.messages:
+            self.message_user(request, prefix + message, level=messages.ERROR)
