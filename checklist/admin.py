@@ -14,15 +14,16 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from signoffs.models import SignoffRequirement
-from signoffs.services import release_open_review
+from signoffs.services import release_access_refresh, release_open_review
 from signoffs.summary import release_full_summary
 
+from . import admin_views
 from .admin_base import (
     EMPTY,
     AuditedAdmin,
@@ -33,6 +34,7 @@ from .admin_base import (
 )
 from .choices import ItemKind, ItemStatus
 from .models import Item, Release, Section
+from .permissions import item_editable_fields
 from .services import items_set_status
 from .summary import SummaryRow
 
@@ -154,6 +156,44 @@ class ReleaseAdmin(AuditedAdmin):
     inlines = (SectionInline, SignoffRequirementInline)
     actions = ("open_review",)
 
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+
+        def wrap(function):
+            return view(lambda request, *args, **kwargs: function(self, request, *args, **kwargs))
+
+        return [
+            path(
+                "<path:object_id>/roles/",
+                wrap(admin_views.roles_view),
+                name="checklist_release_roles",
+            ),
+            path(
+                "<path:object_id>/reopen/",
+                wrap(admin_views.reopen_view),
+                name="checklist_release_reopen",
+            ),
+            path(
+                "<path:object_id>/export/<str:fmt>/",
+                wrap(admin_views.export_view),
+                name="checklist_release_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple:
+        # The owner changes on the roles page (it grants and removes access), not in the form.
+        if obj is not None:
+            return (*self.readonly_fields, "owner")
+        return self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Release, form, change: bool) -> None:
+        if not change and obj.owner_id is None:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            release_access_refresh(release=obj, user=obj.owner)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         countable = ~Q(items__kind=ItemKind.GROUP)
         return (
@@ -221,7 +261,20 @@ class ReleaseAdmin(AuditedAdmin):
             ("admin:signoffs_signoffrequirement_changelist", release, "Sign-off requirements"),
             ("admin:signoffs_criterion_changelist", release, "GO / NO-GO criteria"),
         )
-        return format_html_join(" · ", "{}", ((_changelist_link(*link),) for link in links))
+        pages = [
+            ("admin:checklist_release_roles", "Roles and access"),
+            ("admin:checklist_release_export", "Export JSON", "json"),
+            ("admin:checklist_release_export", "Export Markdown", "md"),
+        ]
+        if obj.status == "decided":
+            pages.append(("admin:checklist_release_reopen", "Reopen…"))
+        page_links = format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            ((reverse(name, args=[obj.pk, *extra]), label) for name, label, *extra in pages),
+        )
+        lists = format_html_join(" · ", "{}", ((_changelist_link(*link),) for link in links))
+        return format_html("{}<br>{}", lists, page_links)
 
     @admin.action(description="Open the review (draft → in review)", permissions=["change"])
     def open_review(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -414,6 +467,20 @@ class ItemAdmin(AuditedAdmin):
 
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
         return super().get_changelist_form(request, form=ItemChangelistForm, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        """Managers change any item of their releases; an item's owner changes their own
+        item's status, actual and evidence (on its page, not in the changelist)."""
+        if super().has_change_permission(request, obj):
+            return True
+        return obj is not None and bool(item_editable_fields(request.user, obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple:
+        editable = item_editable_fields(request.user, obj) if obj is not None else None
+        if request.user.is_superuser or editable is None:
+            return self.readonly_fields
+        every = [f.name for f in Item._meta.fields if f.editable and f.name != "id"]
+        return (*self.readonly_fields, *(name for name in every if name not in editable))
 
     @admin.display(description="Item", ordering="text")
     def item_text(self, obj: Item) -> str:

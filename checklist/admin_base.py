@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
@@ -190,6 +191,36 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
             return super().has_add_permission(request)
         return managed_releases(request.user).exists()
 
+    # ------------------------------------------------ 404, never 403, for what is not granted
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):
+        """A row outside the user's releases answers like a row that does not exist: 404 (the
+        admin's default is a redirect with a message, which would still be an answer)."""
+        raise Http404(f"No {opts.verbose_name} with this ID.")
+
+    def require_visible(self, request: HttpRequest, object_id: str) -> None:
+        """404 unless the row (or, for a removed row, its last recorded state) belongs to a
+        release the user may see."""
+        if request.user.is_superuser:
+            return
+        object_id = unquote(object_id)
+        if self.get_queryset(request).filter(pk=object_id).exists():
+            return
+        last = self.model.history.filter(**{self.model._meta.pk.attname: object_id}).first()
+        if last is None or not self._scoped(request, visible_releases(request.user), last):
+            raise Http404(f"No {self.model._meta.verbose_name} with this ID.")
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        self.require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def _get_list_editable_queryset(self, request: HttpRequest, prefix: str) -> QuerySet:
+        """Rows edited in place must belong to releases the user manages, whatever is posted."""
+        queryset = super()._get_list_editable_queryset(request, prefix)
+        if request.user.is_superuser:
+            return queryset
+        field = f"{self.release_path}__in" if self.release_path else "pk__in"
+        return queryset.filter(**{field: managed_releases(request.user).values("pk")})
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs: Any):
         choices = _managed_choices(db_field, request)
         if choices is not None:
@@ -213,6 +244,7 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context=None
     ) -> HttpResponse:
+        self.require_visible(request, object_id)
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History is read-only: a past version cannot be restored.")
         return super().history_form_view(request, object_id, version_id, extra_context)

@@ -116,6 +116,23 @@ def member_set(*, release: Release, user, role: str | None, by) -> ReleaseMember
     return member
 
 
+@transaction.atomic
+def release_set_owner(*, release: Release, owner, by) -> Release:
+    """Hand the release to another product manager: the new owner manages it, the previous one
+    keeps only what another assignment gives them."""
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    previous = release.owner
+    if owner is None or (previous is not None and previous.pk == owner.pk):
+        return release
+    if not owner.is_active:
+        raise ValidationError(f"{owner.get_username()} is deactivated.")
+    release.owner = owner
+    _save(release, user=by, reason=f"Owner set to {owner.get_username()}")
+    for user in filter(None, (previous, owner)):
+        release_access_refresh(release=release, user=user)
+    return release
+
+
 # ---------------------------------------------------------------- review
 @transaction.atomic
 def release_open_review(*, release: Release, by) -> Release:

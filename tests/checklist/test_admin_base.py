@@ -50,8 +50,9 @@ def test_scoped_change_page_answers_as_if_missing_when_the_release_is_not_grante
     other = client.get(reverse("admin:checklist_item_change", args=[theirs.pk]))
     missing = client.get(reverse("admin:checklist_item_change", args=[theirs.pk + 999]))
 
-    assert other.status_code == missing.status_code == 302
-    assert other.url == missing.url
+    assert other.status_code == missing.status_code == 404
+    history = client.get(reverse("admin:checklist_item_history", args=[theirs.pk]))
+    assert history.status_code == 404
 
 
 @pytest.mark.django_db
