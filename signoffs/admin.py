@@ -3,8 +3,10 @@ GO / NO-GO criteria (linked, through autocomplete, to the items, risks and sign-
 them), and read-only views of signatures and release access.
 
 Signatures are never added, edited or deleted here: they are given, revoked and made stale by
-``signoffs.services`` only. Assigning a signer goes through ``requirement_assign`` (it grants
-access, checks separation of duties and makes the previous holder's signature stale)."""
+``signoffs.services`` only — through a requirement's sign page (``<pk>/sign/``) and a
+signature's revoke page (``<pk>/revoke/``), both in ``signoffs.admin_views``. Assigning a
+signer goes through ``requirement_assign`` (it grants access, checks separation of duties and
+makes the previous holder's signature stale)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ from django.utils.text import Truncator
 
 from checklist.admin_base import EMPTY, AuditedAdmin, ReleaseScopedInline
 
+from .admin_views import (
+    requirement_sign_view,
+    signature_revoke_view,
+    signature_state_badge,
+    utc_display,
+)
+from .choices import SignatureState
 from .models import (
     Attestation,
     Criterion,
@@ -86,13 +95,14 @@ class SignoffRequirementAdmin(AuditedAdmin):
         "final_decision",
         "assignee",
         "attestation_count",
+        "sign_link",
     )
     list_filter = ("release", "tier", "final_decision")
     search_fields = ("role", "release__version")
     list_select_related = ("release", "assignee")
     autocomplete_fields = ("release",)
-    fields = ("release", "role", "tier", "order", "final_decision", "signer")
-    readonly_fields = ("signer",)
+    fields = ("release", "role", "tier", "order", "final_decision", "signer", "signing")
+    readonly_fields = ("signer", "signing")
     inlines = (AttestationInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -116,13 +126,39 @@ class SignoffRequirementAdmin(AuditedAdmin):
         who = obj.assignee.get_username() if obj.assignee_id else "nobody"
         return format_html('{} · <a href="{}">Change the signer</a>', who, url)
 
+    @admin.display(description="Sign")
+    def sign_link(self, obj: SignoffRequirement) -> SafeString:
+        url = reverse("admin:signoffs_signoffrequirement_sign", args=[obj.pk])
+        return format_html('<a href="{}">Sign…</a>', url)
+
+    @admin.display(description="Signing")
+    def signing(self, obj: SignoffRequirement) -> SafeString | str:
+        if obj.pk is None:
+            return EMPTY
+        url = reverse("admin:signoffs_signoffrequirement_sign", args=[obj.pk])
+        return format_html(
+            '<a href="{}">Sign-off page</a>: what is affirmed, what changed, the gate, '
+            "every signature of this role, and the form for its signer.",
+            url,
+        )
+
     def get_urls(self) -> list:
         assign = path(
             "<path:object_id>/assign/",
             self.admin_site.admin_view(self.assign_view),
             name="signoffs_signoffrequirement_assign",
         )
-        return [assign, *super().get_urls()]
+        sign = path(
+            "<path:object_id>/sign/",
+            self.admin_site.admin_view(self.sign_view),
+            name="signoffs_signoffrequirement_sign",
+        )
+        return [assign, sign, *super().get_urls()]
+
+    def sign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The requirement's sign page (``signoffs.admin_views``): 404 unless the user may see
+        the release; only its assignee may sign, through ``signature_give``."""
+        return requirement_sign_view(self, request, object_id)
 
     def assign_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Choose the signer of one requirement; ``requirement_assign`` decides whether it may
@@ -270,15 +306,44 @@ class SignatureAdmin(ReadOnlyAdmin):
         "printed_role",
         "printed_name",
         "meaning",
-        "signed_at",
-        "state",
+        "signed_at_utc",
+        "state_badge",
         "release__version",
         "fingerprint",
     )
     list_filter = ("release", "state", "meaning")
     search_fields = ("printed_name", "printed_role", "signer__username", "comment")
     list_select_related = ("release",)
+    readonly_fields = ("state_badge", "revoke_link")
     inlines = (SignatureEventInline,)
+
+    @admin.display(description="Signed at (UTC)", ordering="signed_at")
+    def signed_at_utc(self, obj: Signature) -> str:
+        return utc_display(obj.signed_at)
+
+    @admin.display(description="State", ordering="state")
+    def state_badge(self, obj: Signature) -> SafeString:
+        return signature_state_badge(obj)
+
+    @admin.display(description="Revoke")
+    def revoke_link(self, obj: Signature) -> SafeString | str:
+        if obj.state == SignatureState.REVOKED:
+            return "Revoked: see the state changes below."
+        url = reverse("admin:signoffs_signature_revoke", args=[obj.pk])
+        return format_html('<a href="{}">Revoke…</a> (only its signer can)', url)
+
+    def get_urls(self) -> list:
+        revoke = path(
+            "<path:object_id>/revoke/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="signoffs_signature_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The signer withdraws the signature with a reason, through ``signature_revoke``;
+        404 unless the user may see the release, 403 for anyone but the signer."""
+        return signature_revoke_view(self, request, object_id)
 
     @admin.display(description="SHA-256 (start)")
     def fingerprint(self, obj: Signature) -> str:

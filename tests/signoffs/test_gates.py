@@ -125,7 +125,7 @@ def test_go_refusals_empty_when_everything_holds(review):
 
 def test_criteria_evaluate_query_count_constant(review, django_assert_max_num_queries):
     release, _ = review
-    for n in range(20):
+    for _ in range(20):
         c = CriterionFactory(release=release)
         c.items.add(ItemFactory(section=release.sections.first()))
     with django_assert_max_num_queries(5):
