@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from signoffs.admin_views import gate_html, signoff_matrix_html
 from signoffs.models import SignoffRequirement
 from signoffs.services import release_access_refresh, release_open_review
 from signoffs.summary import release_full_summary
@@ -28,6 +29,7 @@ from .admin_base import (
     EMPTY,
     AuditedAdmin,
     ReleaseScopedInline,
+    forget_access,
     owner_display,
     pass_fail,
     status_badge,
@@ -127,7 +129,15 @@ class ReleaseAdmin(AuditedAdmin):
     search_fields = ("version", "name", "project", "sprint", "owner_label")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
-    readonly_fields = ("status", "status_summary", "related_links", "source_name", "created_at")
+    readonly_fields = (
+        "status",
+        "status_summary",
+        "related_links",
+        "gate_panel",
+        "signoff_matrix",
+        "source_name",
+        "created_at",
+    )
     fieldsets = (
         (
             None,
@@ -151,6 +161,7 @@ class ReleaseAdmin(AuditedAdmin):
             },
         ),
         ("Status summary", {"fields": ("status_summary", "related_links")}),
+        ("Sign-offs and the go/no-go decision", {"fields": ("signoff_matrix", "gate_panel")}),
         ("Source", {"classes": ("collapse",), "fields": ("source_name", "created_at")}),
     )
     inlines = (SectionInline, SignoffRequirementInline)
@@ -193,6 +204,7 @@ class ReleaseAdmin(AuditedAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             release_access_refresh(release=obj, user=obj.owner)
+            forget_access(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         countable = ~Q(items__kind=ItemKind.GROUP)
@@ -244,6 +256,14 @@ class ReleaseAdmin(AuditedAdmin):
             body,
             _summary_cells(summary.total),
         )
+
+    @admin.display(description="Sign-off matrix")
+    def signoff_matrix(self, obj: Release) -> SafeString | str:
+        return signoff_matrix_html(obj) if obj.pk else EMPTY
+
+    @admin.display(description="Decision gate")
+    def gate_panel(self, obj: Release) -> SafeString | str:
+        return gate_html(obj) if obj.pk else EMPTY
 
     @admin.display(description="Open")
     def related_links(self, obj: Release) -> SafeString | str:

@@ -96,6 +96,30 @@ class ReadableHistoryHelper(HistoricalRecordContextHelper):
         return value
 
 
+def visible_ids(request: HttpRequest) -> frozenset[int]:
+    """The releases the user may see, asked once per request (an admin page asks every model
+    admin, for the app list and each permission check)."""
+    if not hasattr(request, "_visible_release_ids"):
+        request._visible_release_ids = frozenset(
+            visible_releases(request.user).values_list("pk", flat=True)
+        )
+    return request._visible_release_ids
+
+
+def managed_ids(request: HttpRequest) -> frozenset[int]:
+    if not hasattr(request, "_managed_release_ids"):
+        request._managed_release_ids = frozenset(
+            managed_releases(request.user).values_list("pk", flat=True)
+        )
+    return request._managed_release_ids
+
+
+def forget_access(request: HttpRequest) -> None:
+    """After a change of grants within the request, ask again."""
+    for name in ("_visible_release_ids", "_managed_release_ids"):
+        request.__dict__.pop(name, None)
+
+
 def _release_id(obj: Any, path: str) -> int | None:
     """The primary key of the release ``obj`` belongs to, following ``path`` (e.g.
     ``requirement__release``); ``obj``'s own key when ``path`` is empty (a release)."""
@@ -118,33 +142,33 @@ class ReleaseScoped:
 
     release_path = "release"
 
-    def _scoped(self, request: HttpRequest, releases: QuerySet, obj: Any = None) -> bool:
+    def _scoped(self, request: HttpRequest, releases: frozenset[int], obj: Any = None) -> bool:
         if obj is None:
-            return releases.exists()
+            return bool(releases)
         release_id = _release_id(obj, self.release_path)
         if release_id is None:  # not saved yet: allowed where the user manages some release
-            return releases.exists()
-        return releases.filter(pk=release_id).exists()
+            return bool(releases)
+        return release_id in releases
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:
             return super().has_view_permission(request, obj)
-        return self._scoped(request, visible_releases(request.user), obj)
+        return self._scoped(request, visible_ids(request), obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:
             return super().has_change_permission(request, obj)
-        return self._scoped(request, managed_releases(request.user), obj)
+        return self._scoped(request, managed_ids(request), obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:
             return super().has_delete_permission(request, obj)
-        return self._scoped(request, managed_releases(request.user), obj)
+        return self._scoped(request, managed_ids(request), obj)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if request.user.is_superuser:
             return super().has_module_permission(request)
-        return visible_releases(request.user).exists()
+        return bool(visible_ids(request))
 
 
 class ReleaseScopedInline(ReleaseScoped):
@@ -153,7 +177,7 @@ class ReleaseScopedInline(ReleaseScoped):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:
             return super().has_add_permission(request, obj)
-        return self._scoped(request, managed_releases(request.user), obj)
+        return self._scoped(request, managed_ids(request), obj)
 
 
 def _managed_choices(db_field: models.Field, request: HttpRequest) -> QuerySet | None:
@@ -189,7 +213,7 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         if request.user.is_superuser or not self.release_path:
             return super().has_add_permission(request)
-        return managed_releases(request.user).exists()
+        return bool(managed_ids(request))
 
     # ------------------------------------------------ 404, never 403, for what is not granted
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):
@@ -206,7 +230,7 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
         if self.get_queryset(request).filter(pk=object_id).exists():
             return
         last = self.model.history.filter(**{self.model._meta.pk.attname: object_id}).first()
-        if last is None or not self._scoped(request, visible_releases(request.user), last):
+        if last is None or not self._scoped(request, visible_ids(request), last):
             raise Http404(f"No {self.model._meta.verbose_name} with this ID.")
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
