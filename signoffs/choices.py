@@ -37,3 +37,16 @@ class MemberRole(models.TextChoices):
     PRODUCT_MANAGER = "pm", "Product manager"
     STAKEHOLDER = "stakeholder", "Stakeholder"
     AUDITOR = "auditor", "Auditor"
+
+
+class RecordState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DispatchStatus(models.TextChoices):
+    CLAIMED = "claimed", "Claimed"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    EMPTY = "empty", "Nothing to send"

@@ -33,7 +33,12 @@ NOT_MATERIAL: dict[str, set[str]] = {
     "signoffs.SignoffRequirement": {"assignee"},
 }
 # Models whose rows are the sign-off record itself or access to it, not release content.
-NOT_CONTENT = {"signoffs.Signature", "signoffs.ReleaseMember"}
+NOT_CONTENT = {
+    "signoffs.Signature",
+    "signoffs.ReleaseMember",
+    "signoffs.DecisionRecord",
+    "signoffs.ReminderDispatch",
+}
 
 
 def _release_id(instance: Model) -> int | None:

@@ -200,3 +200,18 @@ class SignatureEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state or '—'} → {self.to_state}: {self.reason}"
+
+
+from .models_records import DecisionRecord, ReleaseVisit, ReminderDispatch  # noqa: E402
+
+__all__ = [
+    "Attestation",
+    "Criterion",
+    "DecisionRecord",
+    "ReleaseMember",
+    "ReleaseVisit",
+    "ReminderDispatch",
+    "Signature",
+    "SignatureEvent",
+    "SignoffRequirement",
+]

@@ -95,3 +95,25 @@ def test_snapshot_query_count_does_not_grow_with_items(release, django_assert_ma
     ItemFactory.create_batch(200, section=section)
     with django_assert_max_num_queries(len(small.captured_queries)):
         release_snapshot(release)
+
+
+def test_signoff_summary_row_counts_signature_states(review):
+    from signoffs.services import signature_give
+    from signoffs.summary import release_full_summary
+
+    release, roles = review
+    for role, meaning in (("QA Lead", "approved"), ("Security Officer", "rejected")):
+        signature_give(
+            requirement=roles[role], user=roles[role].assignee,
+            password="correct horse battery staple", meaning=meaning, comment="why",
+        )
+    row = release_full_summary(release).rows[-1]
+    assert row.category == "Stakeholder Sign-offs"
+    assert (row.total, row.complete, row.counts["blocked"], row.counts["not_started"]) == (
+        3, 1, 1, 1
+    )
+    item = release.items.first()
+    item.text = "changed"
+    item.save()
+    row = release_full_summary(release).rows[-1]
+    assert (row.complete, row.counts["at_risk"], row.counts["not_started"]) == (0, 2, 1)
