@@ -21,6 +21,7 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py ensure_signing_cert
 	$(PY) manage.py setup_demo
 	@echo "Portal: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops the portal and its worker)"
 	@set -m; \
@@ -30,8 +31,13 @@ run: install
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: the suite on the embedded default (SQLite, no broker), with coverage >= 85 %.
+## The browser tests (marker browser) run when Debian's Chromium is installed.
 test: install
-	$(VENV)/bin/pytest -m "not postgres and not broker" --cov --cov-report=term-missing:skip-covered \
+	@if [ -x /usr/bin/chromium ]; then markers="not postgres and not broker"; else \
+	  echo "Browser tests not run: install Debian's chromium (apt-get install chromium) to run" \
+	    "tests/browser (Playwright drives /usr/bin/chromium; never 'playwright install')."; \
+	  markers="not postgres and not broker and not browser"; fi; \
+	$(VENV)/bin/pytest -m "$$markers" --cov --cov-report=term-missing:skip-covered \
 	  --cov-fail-under=85 -q
 
 ## The PostgreSQL + Redis run of .ci/run (DATABASE_URL and CELERY_BROKER_URL must be set).
@@ -44,3 +50,8 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .coverage htmlcov
+
+## make bench: build the benchmark data (once, under var/bench) and measure; writes docs/performance.*
+bench: install
+	DCMMS_VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py migrate --noinput --verbosity 0
+	DCMMS_VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py bench --runs $${RUNS:-5}

@@ -20,11 +20,12 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from signoffs.admin_views import gate_html, signoff_matrix_html
+from signoffs.dashboard_views import dashboard_view
 from signoffs.models import SignoffRequirement
 from signoffs.services import release_access_refresh, release_open_review
 from signoffs.summary import release_full_summary
 
-from . import admin_views
+from . import admin_import, admin_views
 from .admin_base import (
     EMPTY,
     AuditedAdmin,
@@ -175,6 +176,11 @@ class ReleaseAdmin(AuditedAdmin):
 
         return [
             path(
+                "import/",
+                wrap(admin_import.import_view),
+                name="checklist_release_import",
+            ),
+            path(
                 "<path:object_id>/roles/",
                 wrap(admin_views.roles_view),
                 name="checklist_release_roles",
@@ -188,6 +194,11 @@ class ReleaseAdmin(AuditedAdmin):
                 "<path:object_id>/export/<str:fmt>/",
                 wrap(admin_views.export_view),
                 name="checklist_release_export",
+            ),
+            path(
+                "<path:object_id>/dashboard/",
+                wrap(dashboard_view),
+                name="checklist_release_dashboard",
             ),
             *super().get_urls(),
         ]
@@ -280,11 +291,14 @@ class ReleaseAdmin(AuditedAdmin):
             ("admin:risks_actionitem_changelist", f"{release}&overdue=yes", "Overdue actions"),
             ("admin:signoffs_signoffrequirement_changelist", release, "Sign-off requirements"),
             ("admin:signoffs_criterion_changelist", release, "GO / NO-GO criteria"),
+            ("admin:signoffs_decisionrecord_changelist", release, "Decision records"),
         )
         pages = [
+            ("admin:checklist_release_dashboard", "Dashboard"),
             ("admin:checklist_release_roles", "Roles and access"),
             ("admin:checklist_release_export", "Export JSON", "json"),
             ("admin:checklist_release_export", "Export Markdown", "md"),
+            ("admin:signoffs_decisionrecord_draft", "Draft record (PDF)"),
         ]
         if obj.status == "decided":
             pages.append(("admin:checklist_release_reopen", "Reopen…"))
@@ -549,3 +563,6 @@ class ItemAdmin(AuditedAdmin):
     @admin.action(description="Mark selected items ⚠️ at risk", permissions=["change"])
     def mark_at_risk(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_status(request, queryset, ItemStatus.AT_RISK)
+
+
+from . import admin_audit  # noqa: E402,F401

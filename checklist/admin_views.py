@@ -23,7 +23,9 @@ from signoffs.markdown_export import release_export_markdown
 from signoffs.models import ReleaseMember, SignoffRequirement
 from signoffs.services import member_set, release_reopen, release_set_owner, requirement_assign
 
+from .audit import audit_record
 from .models import Release
+from .models_audit import AuditKind
 from .permissions import can_manage_release, visible_releases
 
 
@@ -115,6 +117,14 @@ def roles_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespons
             except ValidationError as error:
                 model_admin.report_validation_error(request, error)
             else:
+                if done:
+                    audit_record(
+                        AuditKind.ROLE_ASSIGNMENT_CHANGED,
+                        request=request,
+                        release=release,
+                        obj=release,
+                        detail={"changes": done},
+                    )
                 model_admin.message_user(
                     request,
                     "Saved: " + ("; ".join(done) if done else "no change"),

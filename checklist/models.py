@@ -211,3 +211,6 @@ class Item(models.Model):
     @property
     def target_value_decimal(self) -> Decimal | None:
         return None if self.target_value is None else Decimal(self.target_value)
+
+
+from .models_audit import AuditChainEntry, AuditEvent, AuditKind  # noqa: E402,F401

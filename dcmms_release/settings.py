@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("DCMMS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "guardian",
+    "axes",
     "checklist",
     "risks",
     "signoffs",
@@ -62,6 +64,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # security: CSP header, absolute session lifetime, per-user rate limit, no-store (security.py)
+    "csp.middleware.CSPMiddleware",
+    "dcmms_release.security.SessionLifetimeMiddleware",
+    "dcmms_release.security.RateLimitMiddleware",
+    "dcmms_release.security.NoStoreMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dcmms_release.urls"
@@ -91,6 +99,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- authentication
 AUTHENTICATION_BACKENDS = [
+    "dcmms_release.security.LockoutBackend",  # first: django-axes, locked-out username + IP
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -102,6 +111,10 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": 12},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "dcmms_release.security.MaximumLengthValidator",
+        "OPTIONS": {"max_length": 128},
+    },
 ]
 LOGIN_URL = "admin:login"
 
@@ -119,6 +132,86 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # ---------------------------------------------------------------- audit history
 SIMPLE_HISTORY_REVERT_DISABLED = True
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
+# ---------------------------------------------------------------- security
+# docs/security.md maps each setting here to its requirement (ASVS 4.0.3 L2, 21 CFR Part 11).
+# Passwords: Argon2id first; length 12..128, common-password list, no composition rules.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Lockout (django-axes): 5 failures for one username from one IP, lifted after a 15 min cool-off.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Sessions: 30 min idle (renewed by each request), 12 h absolute (security.py), key cycled at login.
+SESSION_COOKIE_AGE = 30 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Rate limit: requests per minute per signed-in user (per IP for anonymous requests).
+RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=100)
+CACHES = {
+    "default": env.cache("CACHE_URL", default="locmemcache://dcmms")
+    if env.str("CACHE_URL", default="")
+    else (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
+        if env.str("REDIS_URL", default="")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dcmms"}
+    )
+}
+# Transport security: on in production (DJANGO_SECURE=true behind TLS); off by default so that
+# `make run` over plain http on localhost keeps working.
+DJANGO_SECURE = env.bool("DJANGO_SECURE", default=False) and not DEBUG
+SECURE_SSL_REDIRECT = DJANGO_SECURE
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SESSION_COOKIE_SECURE = DJANGO_SECURE
+CSRF_COOKIE_SECURE = DJANGO_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if DJANGO_SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = DJANGO_SECURE
+SECURE_HSTS_PRELOAD = DJANGO_SECURE and env.bool("SECURE_HSTS_PRELOAD", default=True)
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp 4): no inline or foreign script; inline style attributes
+# only (our templates use style="…"); nothing may frame the portal.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+
+
+def _local_audit_chain_key() -> str:
+    """The hash chain's key: from the environment in production (never in the database);
+    generated once under var/ for a local checkout, like the secret key."""
+    path = VAR_DIR / "audit_chain_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _local_audit_chain_key()
+AUDIT_ANCHOR_PATH = Path(env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit_anchor.json")))
 
 # ---------------------------------------------------------------- celery
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -139,9 +232,49 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# ---------------------------------------------------------------- decision record seal
+# The key and certificate that seal decision-record PDFs (PAdES). `manage.py ensure_signing_cert`
+# (run by `make run`) creates a self-signed development pair at these paths when they are absent.
+DECISION_SIGNING_KEY = env.str(
+    "DECISION_SIGNING_KEY", default=str(VAR_DIR / "signing" / "record-key.pem")
+)
+DECISION_SIGNING_CERT = env.str(
+    "DECISION_SIGNING_CERT", default=str(VAR_DIR / "signing" / "record-cert.pem")
+)
+
 # ---------------------------------------------------------------- email
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dcmms-release@localhost")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+if env.str("EMAIL_URL", default=""):
+    # e.g. smtp+tls://user:password@mail.example.com:587 sets EMAIL_HOST, EMAIL_PORT, … at once.
+    vars().update(env.email_url("EMAIL_URL"))
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=vars()["EMAIL_BACKEND"])
+else:
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+
+# ---------------------------------------------------------------- reminders
+# One digest per person, release and day (signoffs.reminders), sent by the one beat at
+# REMINDER_HOUR o'clock in TIME_ZONE; links point at PORTAL_BASE_URL.
+REMINDER_HOUR = env.int("REMINDER_HOUR", default=7)
+REMINDER_ESCALATE_OVERDUE_DAYS = env.int("REMINDER_ESCALATE_OVERDUE_DAYS", default=2)
+REMINDER_ESCALATE_SIGNOFF_DAYS = env.int("REMINDER_ESCALATE_SIGNOFF_DAYS", default=3)
+REMINDER_SEND_FOR_STATUSES = env.list("REMINDER_SEND_FOR_STATUSES", default=["in_review"])
+REMINDER_CHANGES_SHOWN = env.int("REMINDER_CHANGES_SHOWN", default=20)
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "send-daily-reminders": {
+        "task": "signoffs.send_daily_reminders",
+        "schedule": crontab(hour=REMINDER_HOUR, minute=0),
+    },
+}
 
 # ---------------------------------------------------------------- import limits
 CHECKLIST_IMPORT_MAX_BYTES = env.int("CHECKLIST_IMPORT_MAX_BYTES", default=2 * 1024 * 1024)

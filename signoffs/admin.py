@@ -359,3 +359,6 @@ class ReleaseMemberAdmin(ReadOnlyAdmin):
     list_filter = ("release", "role")
     search_fields = ("user__username", "user__first_name", "user__last_name")
     list_select_related = ("release", "user")
+
+
+from . import admin_records, admin_reminders  # noqa: E402,F401

@@ -8,6 +8,7 @@ Cross-app orchestration lives here because signoffs is the top of the dependency
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import ExitStack
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from checklist.models import Item, Release, Section
 from risks.models import ActionItem, Risk
 
 from .choices import CriterionKind, Tier
+from .invalidation import material_change
 from .models import Attestation, Criterion, SignoffRequirement
 
 _RELEASE_FIELDS = (
@@ -123,7 +125,9 @@ def _clear(
     return kept
 
 
-def _release(writer: _Writer, replace: bool) -> tuple[Release, dict[str, SignoffRequirement]]:
+def _release(
+    writer: _Writer, replace: bool, stack: ExitStack
+) -> tuple[Release, dict[str, SignoffRequirement]]:
     parsed = writer.parsed.release
     release = Release.objects.select_for_update().filter(version=parsed.version).first()
     if release is not None and not replace:
@@ -136,6 +140,13 @@ def _release(writer: _Writer, replace: bool) -> tuple[Release, dict[str, Signoff
     if release is None:
         release = Release(version=parsed.version)
     else:
+        stack.enter_context(
+            material_change(
+                release_id=release.pk,
+                reason=f"Checklist replaced from {writer.parsed.source_name}",
+                actor=writer.user,
+            )
+        )
         kept = _clear(writer, release, {s.role.lower() for s in writer.parsed.signoffs})
     for name in _RELEASE_FIELDS:
         setattr(release, name, getattr(parsed, name))
@@ -317,11 +328,12 @@ def release_import_parsed(
 ) -> Release:
     """Write a parsed checklist as one release (see ``release_import``)."""
     writer = _Writer(parsed, user)
-    release, kept = _release(writer, replace)
-    sections = _sections(writer, release)
-    items = _items(writer, release, sections)
-    _signoffs(writer, release, kept)
-    _rest(writer, release)
+    with ExitStack() as stack:
+        release, kept = _release(writer, replace, stack)
+        sections = _sections(writer, release)
+        items = _items(writer, release, sections)
+        _signoffs(writer, release, kept)
+        _rest(writer, release)
     imported = (
         items
         + sum(1 + len(s.attestations) + (s.decision_line is not None) for s in parsed.signoffs)

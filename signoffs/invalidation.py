@@ -9,6 +9,10 @@ connected once in SignoffsConfig.ready(). What is *not* material is listed here 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import transaction
 from django.db.models import Model
 
@@ -39,6 +43,29 @@ NOT_CONTENT = {
     "signoffs.DecisionRecord",
     "signoffs.ReminderDispatch",
 }
+
+
+_within = threading.local()
+
+
+@contextmanager
+def material_change(*, release_id: int, reason: str, actor=None) -> Iterator[None]:
+    """A multi-row change of one release (e.g. import --replace) made in one transaction: its
+    valid signatures become stale once, up front, and the release row stays locked until the
+    transaction ends, so no signature can be given meanwhile and the rows written inside need
+    not be checked one by one. Must be used inside transaction.atomic()."""
+    from checklist.models import Release
+
+    from .services import signatures_mark_stale
+
+    list(Release.objects.select_for_update().filter(pk=release_id).values_list("pk"))
+    signatures_mark_stale(release_id=release_id, reason=reason, actor=actor)
+    previous = getattr(_within, "release_ids", frozenset())
+    _within.release_ids = previous | {release_id}
+    try:
+        yield
+    finally:
+        _within.release_ids = previous
 
 
 def _release_id(instance: Model) -> int | None:
@@ -82,7 +109,7 @@ def on_history_record(sender, instance, history_instance, **kwargs) -> None:
     if instance._meta.label in NOT_CONTENT:
         return
     release_id = _release_id(instance)
-    if release_id is None:
+    if release_id is None or release_id in getattr(_within, "release_ids", ()):
         return
     with transaction.atomic():
         # Signing holds this lock from snapshot to signature: a change either lands before the

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from checklist.choices import ReleaseStatus
@@ -17,6 +18,7 @@ from .choices import MemberRole, SignatureState
 from .exports import release_snapshot, snapshot_sha256
 from .gates import signing_refusals
 from .models import ReleaseMember, Signature, SignatureEvent, SignoffRequirement
+from .records import record_create
 
 
 def _save(obj, *, user, reason: str) -> None:
@@ -169,6 +171,9 @@ def release_reopen(*, release: Release, by, reason: str) -> Release:
 def _check_password(user, password: str, request=None) -> None:
     """Re-authentication for every signing (§11.200(a)). A wrong password is a failed login:
     authenticate() sends user_login_failed, which the lockout and the audit trail count."""
+    if request is None:  # a command or a task: authenticate as a local request
+        request = HttpRequest()
+        request.META["REMOTE_ADDR"] = "127.0.0.1"
     checked = authenticate(request, username=user.get_username(), password=password)
     if checked is None or checked.pk != user.pk:
         raise ValidationError("The password is not correct; nothing was signed.")
@@ -241,6 +246,8 @@ def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -
             user=user,
             reason=f"Final decision: {signature.get_meaning_display()} by {signature.printed_name}",
         )
+        # The decision record is frozen in this transaction; its PDF renders after commit.
+        record_create(release=release, signature=signature, by=user)
     return signature
 
 

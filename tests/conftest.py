@@ -26,6 +26,34 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The append-only triggers (checklist.triggers) are installed by migrate. The test
+    database's teardown deletes rows (a flush after transactional tests), so the purge switch is
+    open for the session; tests of the triggers close it for their own transaction
+    (`append_only` fixture in tests/security/conftest.py)."""
+    from django.db import connection
+
+    from checklist.triggers import PG_SETTING, purge_allowed_set
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                name = connection.ops.quote_name(connection.settings_dict["NAME"])
+                cursor.execute(f"ALTER DATABASE {name} SET {PG_SETTING} = 'on'")
+        purge_allowed_set(True, local=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The rate limit counts requests per user id in the cache; ids repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 # ---------------------------------------------------------------- service markers
 @pytest.fixture(autouse=True)
 def _service_guard(request):

@@ -2,14 +2,16 @@
 answer a superuser (add is refused, 403, where the admin forbids adding: the signature record)."""
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from checklist.models_audit import AuditEvent
 from signoffs.choices import MemberRole, SignatureMeaning
-from signoffs.models import ReleaseMember, Signature
+from signoffs.models import DecisionRecord, ReleaseMember, ReminderDispatch, Signature
 from tests.factories import (
     ActionItemFactory,
     AttestationFactory,
@@ -37,6 +39,13 @@ def _signature():
     )
 
 
+def _decision_record():
+    signature = _signature()
+    return DecisionRecord.objects.create(
+        release=signature.release, signature=signature, snapshot_json="{}", snapshot_sha256="0" * 64
+    )
+
+
 MAKERS = {
     "auth.Group": lambda: Group.objects.create(name="reviewers"),
     "auth.User": UserFactory,
@@ -51,6 +60,20 @@ MAKERS = {
     "signoffs.Signature": _signature,
     "signoffs.ReleaseMember": lambda: ReleaseMember.objects.create(
         release=ReleaseFactory(), user=UserFactory(), role=MemberRole.AUDITOR
+    ),
+    "signoffs.DecisionRecord": _decision_record,
+    "signoffs.ReminderDispatch": lambda: ReminderDispatch.objects.create(
+        recipient=UserFactory(), release=ReleaseFactory(), date=timezone.localdate()
+    ),
+    "checklist.AuditEvent": lambda: AuditEvent.objects.create(kind="login", username="dana"),
+    "axes.AccessAttempt": lambda: AccessAttempt.objects.create(
+        username="dana", ip_address="192.0.2.1", user_agent="", failures_since_start=1
+    ),
+    "axes.AccessLog": lambda: AccessLog.objects.create(
+        username="dana", ip_address="192.0.2.1", user_agent=""
+    ),
+    "axes.AccessFailureLog": lambda: AccessFailureLog.objects.create(
+        username="dana", ip_address="192.0.2.1", user_agent="", locked_out=False
     ),
 }
 REGISTERED = sorted(model._meta.label for model in admin.site._registry)

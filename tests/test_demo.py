@@ -4,9 +4,10 @@ from django.core.management import call_command
 from checklist.models import Release
 from checklist.permissions import can_manage_release, can_view_release
 from signoffs.choices import SignatureState
-from signoffs.models import Signature, SignoffRequirement
+from signoffs.models import DecisionRecord, Signature, SignoffRequirement
+from tests.signoffs.record_fixtures import pdf_pages, signing, signing_pair  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing")]
 
 
 def test_setup_demo_loads_the_seed_once_and_prints_passwords_once(capsys, django_user_model):
@@ -15,9 +16,9 @@ def test_setup_demo_loads_the_seed_once_and_prints_passwords_once(capsys, django
     call_command("setup_demo")
     second = capsys.readouterr().out
 
-    assert Release.objects.count() == 1
-    release = Release.objects.get()
-    assert (release.version, release.name) == ("v0.3.0", "Release 2")
+    assert Release.objects.count() == 2
+    release = Release.objects.get(version="v0.3.0")
+    assert release.name == "Release 2"
     assert "passwords are shown once" in first
     assert "passwords are shown once" not in second and "Existing demo accounts kept" in second
     assert django_user_model.objects.count() == 10
@@ -31,7 +32,7 @@ def test_setup_demo_loads_the_seed_once_and_prints_passwords_once(capsys, django
 
 def test_setup_demo_assigns_every_role_and_shows_each_signature_state(django_user_model):
     call_command("setup_demo")
-    release = Release.objects.get()
+    release = Release.objects.get(version="v0.3.0")
     pm = django_user_model.objects.get(username="pm")
     auditor = django_user_model.objects.get(username="auditor")
     assert release.owner == pm and can_manage_release(pm, release)
@@ -41,10 +42,32 @@ def test_setup_demo_assigns_every_role_and_shows_each_signature_state(django_use
     )
     assert dict(assignees)["CEO"] == "ceo"
     assert dict(assignees)["Security Officer"] == "security.officer"
-    states = {s.printed_role: (s.meaning, s.state) for s in Signature.objects.all()}
+    states = {
+        s.printed_role: (s.meaning, s.state) for s in Signature.objects.filter(release=release)
+    }
     assert states == {
         "QA Lead": ("approved", SignatureState.STALE),
         "Tech Lead": ("approved", SignatureState.VALID),
         "Security Officer": ("rejected", SignatureState.VALID),
     }
     assert release.status == "in_review"
+
+
+def test_setup_demo_has_a_decided_release_with_a_sealed_record_when_run_first(django_user_model):
+    call_command("setup_demo")
+    call_command("setup_demo")  # a second run adds nothing
+
+    decided = Release.objects.get(version="v0.2.0")
+    assert (decided.name, decided.status) == ("Release 1", "decided")
+    assert decided.owner.username == "pm"
+    auditor = django_user_model.objects.get(username="auditor")
+    assert can_view_release(auditor, decided)
+    ceo = SignoffRequirement.objects.get(release=decided, role="CEO")
+    assert ceo.assignee.username == "ceo"
+    record = DecisionRecord.objects.get(release=decided)
+    assert record.state == "ready" and record.pdf_sha256
+    assert record.signature.meaning == "defer"
+    assert record.signature.comment == "Security audit outstanding"
+    text = "\n".join(pdf_pages(bytes(record.pdf)))
+    assert "DEFER" in text and "Security audit outstanding" in text and "Release 1" in text
+    assert DecisionRecord.objects.count() == 1

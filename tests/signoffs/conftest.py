@@ -47,3 +47,7 @@ def review(db, pm):
         roles[role] = requirement_assign(requirement=requirement, assignee=user, by=pm)
     release.refresh_from_db()
     return release, roles
+
+
+# Decision-record fixtures (signing key pair, decided release) live in their own module.
+from tests.signoffs.record_fixtures import content, decided, signing, signing_pair  # noqa: E402,F401

@@ -1,0 +1,234 @@
+"""A keyed hash chain over the audit records, so that tampering by someone who can write the
+database (even past the append-only triggers) is detected: an edited row, a deleted row, a
+reordered or forged link, and — against an anchor kept outside the database — a truncated tail.
+
+Each protected row gets one link (``AuditChainEntry``): its table and primary key, the SHA-256
+of its canonical content, the previous link's MAC, and its own MAC = HMAC-SHA256 with
+``AUDIT_CHAIN_KEY`` (from the environment; never stored in the database) over all of these and
+its sequence number. Without the key no valid link can be made, so a forged row cannot be given
+one and a broken chain cannot be re-computed.
+
+Which rows: every history row, signature events, audit events, and the parts of signatures and
+decision records that never change (the same columns the triggers freeze).
+
+When: lazily, by ``chain_pending()``, a sweep that links every protected row not yet linked, in
+table and key order. It is scheduled after the commit of any transaction that saved a protected
+row (``post_save``), and runs before every anchor export and in ``verify_audit --sweep``. The
+sweep finds rows by an anti-join, so bulk writes that send no signals (simple-history's
+``bulk_create_with_history`` in imports) are linked all the same, in one pass, without a query per
+row inside the import. The price, documented in docs/security.md: between a commit and its sweep
+(normally milliseconds) a row is protected by the triggers only, not yet by the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from base64 import b64encode
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.apps import apps
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Model
+from django.db.models.signals import post_save
+
+from .models_audit import AuditChainEntry
+
+GENESIS = "0" * 64
+LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising sweeps
+FROZEN = {
+    "signoffs.Signature": None,  # every column except state
+    "signoffs.DecisionRecord": (
+        "id",
+        "release",
+        "signature",
+        "snapshot_json",
+        "snapshot_sha256",
+        "created_at",
+    ),
+}
+
+
+# ---------------------------------------------------------------- what is chained
+def chained_models() -> list[type[Model]]:
+    from .triggers import FULLY_PROTECTED, OUR_APPS
+
+    found = [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label in OUR_APPS and m.__name__.startswith("Historical")
+    ]
+    found += [
+        apps.get_model(label) for label in FULLY_PROTECTED if label != "checklist.AuditChainEntry"
+    ]
+    found += [apps.get_model(label) for label in FROZEN]
+    return sorted(found, key=lambda m: m._meta.db_table)
+
+
+def _columns(model: type[Model]) -> list[str]:
+    label = model._meta.label
+    if label == "signoffs.Signature":
+        return [f.attname for f in model._meta.concrete_fields if f.name != "state"]
+    if label in FROZEN:
+        return [model._meta.get_field(name).attname for name in FROZEN[label]]
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _plain(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes | memoryview):
+        return b64encode(bytes(value)).decode()
+    return value
+
+
+def content_sha256(row: dict) -> str:
+    """SHA-256 of the row's canonical JSON (sorted keys, UTF-8, no whitespace)."""
+    canonical = json.dumps(
+        {key: _plain(value) for key, value in row.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def link_mac(seq: int, table: str, row_pk: int, content: str, prev_mac: str) -> str:
+    message = f"{seq}|{table}|{row_pk}|{content}|{prev_mac}".encode()
+    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- appending
+def _lock(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def chain_pending(using: str = DEFAULT_DB_ALIAS) -> int:
+    """Link every protected row that has no link yet; returns how many were linked."""
+    added = 0
+    with transaction.atomic(using=using):
+        _lock(using)
+        last = AuditChainEntry.objects.using(using).order_by("-seq").first()
+        seq, prev = (last.seq, last.mac) if last else (0, GENESIS)
+        links: list[AuditChainEntry] = []
+        for model in chained_models():
+            table = model._meta.db_table
+            linked = AuditChainEntry.objects.using(using).filter(table=table).values("row_pk")
+            pk = model._meta.pk.attname
+            rows = (
+                model._default_manager.using(using)
+                .exclude(pk__in=linked)
+                .order_by(pk)
+                .values(*_columns(model))
+            )
+            for row in rows.iterator(chunk_size=2000):
+                seq += 1
+                content = content_sha256(row)
+                mac = link_mac(seq, table, row[pk], content, prev)
+                links.append(
+                    AuditChainEntry(
+                        seq=seq,
+                        table=table,
+                        row_pk=row[pk],
+                        content_sha256=content,
+                        prev_mac=prev,
+                        mac=mac,
+                    )
+                )
+                prev = mac
+        AuditChainEntry.objects.using(using).bulk_create(links, batch_size=1000)
+        added = len(links)
+    return added
+
+
+def _sweep_after_commit(using: str) -> None:
+    chain_pending(using)
+
+
+def _schedule_sweep(sender, instance, created, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """post_save of a protected row: link it (and whatever else is pending) after the commit."""
+    if not created:
+        return
+    connection = connections[using]
+    if any(getattr(func, "_dcmms_chain", False) for *_, func, _robust in connection.run_on_commit):
+        return
+
+    def sweep() -> None:
+        _sweep_after_commit(using)
+
+    sweep._dcmms_chain = True  # type: ignore[attr-defined]
+    transaction.on_commit(sweep, using=using, robust=True)
+
+
+def connect() -> None:
+    for model in chained_models():
+        post_save.connect(
+            _schedule_sweep, sender=model, dispatch_uid=f"dcmms_chain_{model._meta.label}"
+        )
+
+
+# ---------------------------------------------------------------- head and verification
+def chain_head(using: str = DEFAULT_DB_ALIAS) -> dict:
+    """The last link: what an anchor file and a decision record keep outside the table."""
+    last = AuditChainEntry.objects.using(using).order_by("-seq").first()
+    return {"seq": last.seq, "mac": last.mac} if last else {"seq": 0, "mac": GENESIS}
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"entry {self.seq}: {self.message}"
+
+
+def verify(anchor: dict | None = None, using: str = DEFAULT_DB_ALIAS) -> tuple[int, Problem | None]:
+    """Walk the chain from the start; return (links checked, the first problem or None)."""
+    by_table = {model._meta.db_table: model for model in chained_models()}
+    expected_seq, prev = 1, GENESIS
+    checked = 0
+    for link in AuditChainEntry.objects.using(using).order_by("seq").iterator(chunk_size=2000):
+        where = f"{link.table} #{link.row_pk}"
+        if link.seq != expected_seq:
+            return checked, Problem(
+                expected_seq, f"missing (the next link is {link.seq}): links were deleted"
+            )
+        if link.prev_mac != prev:
+            return checked, Problem(link.seq, f"{where}: does not follow the previous link")
+        if not hmac.compare_digest(
+            link.mac, link_mac(link.seq, link.table, link.row_pk, link.content_sha256, prev)
+        ):
+            return checked, Problem(link.seq, f"{where}: MAC is wrong (forged or altered link)")
+        model = by_table.get(link.table)
+        if model is None:
+            return checked, Problem(link.seq, f"{where}: not a chained table")
+        row = model._default_manager.using(using).filter(pk=link.row_pk).values(*_columns(model))
+        row = row.first()
+        if row is None:
+            return checked, Problem(link.seq, f"{where}: the row was deleted")
+        if content_sha256(row) != link.content_sha256:
+            return checked, Problem(link.seq, f"{where}: the row was changed")
+        prev = link.mac
+        expected_seq += 1
+        checked += 1
+    if anchor is not None:
+        seq, mac = int(anchor["seq"]), str(anchor["mac"])
+        if seq > checked:
+            return checked, Problem(
+                seq, f"the anchor names link {seq} but the chain ends at {checked}: truncated"
+            )
+        if seq and AuditChainEntry.objects.using(using).get(seq=seq).mac != mac:
+            return checked, Problem(seq, "differs from the anchor: the chain was rewritten")
+    return checked, None

@@ -1,0 +1,187 @@
+"""Web-layer security controls (docs/security.md maps each to its requirement and its test).
+
+- ``SessionLifetimeMiddleware``: a session ends 12 hours after sign-in however active it is
+  (Django only has the 30-minute idle limit, ``SESSION_COOKIE_AGE`` renewed by each request).
+- ``RateLimitMiddleware``: at most ``RATE_LIMIT_PER_MINUTE`` requests per minute per signed-in
+  user (per client address when anonymous); the next one gets 429 with ``Retry-After``. Counted
+  in Django's cache, so several workers share the count when the cache is Redis.
+- ``NoStoreMiddleware``: pages served to a signed-in user are never stored by a browser or proxy.
+- ``server_error`` / ``permission_denied``: a generic error page carrying an incident id that
+  is also in the log; a refused request is recorded as a ``permission_denied`` audit event.
+- ``MaximumLengthValidator``: passwords up to at least 64 characters are accepted (ASVS 2.1.2);
+  longer than the limit is refused rather than silently truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.template import loader
+from django.utils.cache import add_never_cache_headers
+from django.views import defaults
+
+logger = logging.getLogger("dcmms_release.security")
+
+AUTH_AT_KEY = "_dcmms_auth_at"
+EXEMPT_PATHS = ("/health/",)
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address the request came from (REMOTE_ADDR; a TLS proxy must set it correctly)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def mark_session_start(request: HttpRequest | None) -> None:
+    """Called at sign-in: the absolute lifetime counts from here."""
+    if request is not None and hasattr(request, "session"):
+        request.session[AUTH_AT_KEY] = int(time.time())
+
+
+class SessionLifetimeMiddleware:
+    """A signed-in session older than ``SESSION_ABSOLUTE_SECONDS`` is ended: the request goes on
+    as anonymous (the admin then asks for a fresh sign-in) and the expiry is audited."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            started = request.session.get(AUTH_AT_KEY)
+            now = int(time.time())
+            if started is None:
+                request.session[AUTH_AT_KEY] = now
+            elif now - int(started) >= settings.SESSION_ABSOLUTE_SECONDS:
+                from checklist.audit import audit_record
+
+                audit_record(
+                    "session_expired",
+                    request=request,
+                    actor=user,
+                    detail={"signed_in_seconds": now - int(started)},
+                )
+                request.session.flush()
+                request.user = AnonymousUser()
+        return self.get_response(request)
+
+
+class RateLimitMiddleware:
+    """Fixed one-minute windows per user; other users have their own counters."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path in EXEMPT_PATHS:
+            return self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        who = f"u{user.pk}" if signed_in else f"ip{client_ip(request)}"
+        now = time.time()
+        window = int(now // 60)
+        key = f"ratelimit:{who}:{window}"
+        cache.add(key, 0, timeout=120)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=120)
+            count = 1
+        limit = settings.RATE_LIMIT_PER_MINUTE
+        if count > limit:
+            if count == limit + 1:
+                from checklist.audit import audit_record
+
+                audit_record("rate_limited", request=request, detail={"limit_per_minute": limit})
+            retry_after = max(1, math.ceil((window + 1) * 60 - now))
+            response = HttpResponse(
+                "Too many requests. Please wait a minute and try again.\n",
+                status=429,
+                content_type="text/plain; charset=utf-8",
+            )
+            response["Retry-After"] = str(retry_after)
+            return response
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (and private, no-cache) on every response to a signed-in user."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
+
+
+# ---------------------------------------------------------------- error pages
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    """A generic page: no stack trace, no settings, only an incident id that the log repeats."""
+    incident = uuid.uuid4().hex[:12]
+    logger.error("Incident %s: server error on %s %s", incident, request.method, request.path)
+    body = loader.get_template(template_name).render({"incident_id": incident})
+    response = HttpResponse(body, status=500)
+    response["X-Incident-Id"] = incident
+    return response
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 403 page, after recording who was refused what."""
+    from checklist.audit import audit_record
+
+    audit_record(
+        "permission_denied",
+        request=request,
+        detail={"path": request.path[:500], "method": request.method},
+    )
+    return defaults.permission_denied(request, exception)
+
+
+# ---------------------------------------------------------------- passwords
+class MaximumLengthValidator:
+    """Passwords of up to ``max_length`` characters (at least 64, ASVS 2.1.2) are accepted."""
+
+    def __init__(self, max_length: int = 128):
+        if max_length < 64:
+            raise ValueError("The maximum password length must allow at least 64 characters.")
+        self.max_length = max_length
+
+    def validate(self, password: str, user=None) -> None:
+        if len(password) > self.max_length:
+            raise ValidationError(
+                "This password is too long: at most %(max_length)d characters.",
+                code="password_too_long",
+                params={"max_length": self.max_length},
+            )
+
+    def get_help_text(self) -> str:
+        return f"Your password can be up to {self.max_length} characters long."
+
+
+# ---------------------------------------------------------------- lockout backend
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, first in ``AUTHENTICATION_BACKENDS``. Every web sign-in and
+    every signing password re-entry passes its request, so the lockout (username + client
+    address) applies to both. A call with no request at all comes from code on the server
+    (a management command, a test), not from a client; it has no address to key a lockout on,
+    so this backend abstains and the password check proceeds."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

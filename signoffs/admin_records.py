@@ -1,0 +1,181 @@
+"""Decision records in the admin: the list (state pending / ready / failed with its reason), the
+download of a sealed record, a retry for a failed or stuck render, and a DRAFT record of any
+release at any time.
+
+Who may download: whoever may see the release (its auditors, product managers, stakeholders
+and signers); everyone else gets 404, as if the record did not exist. Every download is written
+to the admin's action log (who, when, which record). Records are never added, changed or
+deleted here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from checklist.admin_base import EMPTY, AuditedAdmin, managed_ids
+from checklist.permissions import visible_releases
+
+from .choices import RecordState
+from .models import DecisionRecord
+from .records import download_log, draft_pdf, record_retry
+
+STATE_COLOURS = {
+    RecordState.PENDING: "#713f12",
+    RecordState.READY: "#14532d",
+    RecordState.FAILED: "#7f1d1d",
+}
+
+
+def _pdf_response(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(DecisionRecord)
+class DecisionRecordAdmin(AuditedAdmin):
+    """One row per final decision; a reopen and a new decision add a row, never replace one."""
+
+    list_display = (
+        "release",
+        "decision",
+        "state_display",
+        "created_at",
+        "rendered_at",
+        "fingerprint",
+        "download",
+    )
+    list_filter = ("state", "release")
+    list_select_related = ("release", "signature")
+    search_fields = ("release__version", "release__name", "snapshot_sha256", "pdf_sha256")
+    fields = (
+        "release",
+        "decision",
+        "state_display",
+        "attempts",
+        "snapshot_sha256",
+        "pdf_sha256",
+        "created_at",
+        "rendered_at",
+        "download",
+    )
+    readonly_fields = fields
+    actions = ("retry_rendering",)
+
+    # ------------------------------------------------ records are the record: no edits
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        """The release's product managers (or a superuser) may queue a render again."""
+        return request.user.is_superuser or bool(managed_ids(request))
+
+    # ------------------------------------------------ columns
+    @admin.display(description="decision", ordering="signature__meaning")
+    def decision(self, obj: DecisionRecord) -> str:
+        signature = obj.signature
+        return f"{signature.get_meaning_display()} by {signature.printed_name}"
+
+    @admin.display(description="state", ordering="state")
+    def state_display(self, obj: DecisionRecord) -> str:
+        label = obj.get_state_display()
+        if obj.state == RecordState.FAILED and obj.failure_reason:
+            return format_html(
+                '<strong style="color:{}">{}</strong>: {}',
+                STATE_COLOURS[obj.state],
+                label,
+                obj.failure_reason,
+            )
+        return format_html(
+            '<strong style="color:{}">{}</strong>', STATE_COLOURS.get(obj.state, "#374151"), label
+        )
+
+    @admin.display(description="fingerprint (SHA-256)")
+    def fingerprint(self, obj: DecisionRecord) -> str:
+        return obj.snapshot_sha256[:16] + "…" if obj.snapshot_sha256 else EMPTY
+
+    @admin.display(description="PDF")
+    def download(self, obj: DecisionRecord) -> str:
+        if obj.pk is None or obj.state != RecordState.READY:
+            return EMPTY
+        url = reverse("admin:signoffs_decisionrecord_download", args=[obj.pk])
+        return format_html('<a href="{}">Download (sealed PDF)</a>', url)
+
+    # ------------------------------------------------ views
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/download/",
+                view(self.download_view),
+                name="signoffs_decisionrecord_download",
+            ),
+            path(
+                "draft/<path:release_id>/",
+                view(self.draft_view),
+                name="signoffs_decisionrecord_draft",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The sealed PDF, as stored; 404 unless the user may see the record's release."""
+        record = get_object_or_404(
+            DecisionRecord.objects.visible_to(request.user).select_related("release"),
+            pk=object_id,
+        )
+        if record.state != RecordState.READY:
+            raise Http404("This record has not been rendered yet.")
+        download_log(
+            user=request.user,
+            obj=record,
+            message=f"Downloaded the sealed decision record (PDF SHA-256 {record.pdf_sha256})",
+        )
+        return _pdf_response(
+            bytes(record.pdf), f"decision-record-{record.release.version}-{record.pk}.pdf"
+        )
+
+    def draft_view(self, request: HttpRequest, release_id: str) -> HttpResponse:
+        """A DRAFT record of the release as it is now; 404 unless the user may see it."""
+        release = get_object_or_404(visible_releases(request.user), pk=release_id)
+        data = draft_pdf(release=release)
+        download_log(
+            user=request.user, obj=release, message="Downloaded a DRAFT decision record (PDF)"
+        )
+        return _pdf_response(data, f"draft-record-{release.version}.pdf")
+
+    # ------------------------------------------------ actions
+    @admin.action(description="Retry rendering of the selected records", permissions=["retry"])
+    def retry_rendering(self, request: HttpRequest, queryset: QuerySet) -> None:
+        managed = managed_ids(request)
+        queued = 0
+        for record in queryset.select_related("release"):
+            if not request.user.is_superuser and record.release_id not in managed:
+                self.message_user(
+                    request,
+                    f"{record}: only the release's product managers retry a render.",
+                    level=messages.ERROR,
+                )
+                continue
+            try:
+                record_retry(record=record, by=request.user)
+            except ValidationError as error:
+                self.report_validation_error(request, error, prefix=f"{record}: ")
+            else:
+                queued += 1
+        if queued:
+            self.message_user(request, f"Rendering queued again for {queued} record(s).")

@@ -1,0 +1,99 @@
+"""Admin for the review reminders: the dispatch log (who got which digest about which release on
+which day, its status and attempts — read-only, it is the record) and the PM's "Send this
+release's digests now" action on the release list, which re-checks that the user manages each
+release and calls ``release_digests_send``. Registered by one import at the end of
+``signoffs/admin.py``; the action is added to the registered release admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from checklist.admin_base import managed_ids
+from checklist.models import Release
+
+from .admin import ReadOnlyAdmin
+from .models import ReminderDispatch
+from .reminder_services import Outcome, release_digests_send
+
+
+@admin.register(ReminderDispatch)
+class ReminderDispatchAdmin(ReadOnlyAdmin):
+    """One row per digest claimed: recipient, release, day, status (claimed, sent, failed),
+    attempts, the last mail-server error, and what the digest said."""
+
+    list_display = (
+        "date",
+        "recipient",
+        "release__version",
+        "status",
+        "attempts",
+        "sent_at",
+        "subject_short",
+    )
+    list_filter = ("status", "date", "release")
+    search_fields = ("recipient__username", "recipient__email", "subject", "release__version")
+    list_select_related = ("recipient", "release")
+    date_hierarchy = "date"
+    fields = (
+        "recipient",
+        "release",
+        "date",
+        "status",
+        "attempts",
+        "claimed_at",
+        "sent_at",
+        "subject",
+        "summary",
+        "last_error",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_short(self, obj: ReminderDispatch) -> str:
+        return Truncator(obj.subject).chars(90)
+
+
+@admin.action(description="Send this release's digests now", permissions=["change"])
+def send_digests_now(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> None:
+    """For each selected release the user manages: send today's digests in this request (a
+    digest already sent today is not sent again); a release they do not manage is refused."""
+    today = timezone.localdate()
+    managed = managed_ids(request)
+    for release in queryset.select_related("owner"):
+        if not (request.user.is_superuser or release.pk in managed):
+            modeladmin.message_user(
+                request, f"{release}: you do not manage this release.", messages.ERROR
+            )
+            continue
+        try:
+            results = release_digests_send(release=release, date=today, by=request.user)
+        except ValidationError as error:
+            modeladmin.report_validation_error(request, error)
+            continue
+        sent = sum(1 for r in results if r.outcome == Outcome.SENT)
+        already = sum(1 for r in results if r.outcome == Outcome.ALREADY)
+        failed = [r for r in results if r.outcome == Outcome.FAILED]
+        modeladmin.log_change(request, release, f"Digests sent now: {sent}.")
+        level = messages.WARNING if failed else messages.SUCCESS
+        text = f"{release}: {sent} digest(s) sent, {already} already sent today"
+        if failed:
+            text += f", {len(failed)} failed (retry later): {failed[0].error}"
+        elif not results:
+            text += " (nobody has anything to act on)"
+        modeladmin.message_user(request, text + ".", level)
+
+
+def _add_release_action() -> None:
+    release_admin = admin.site._registry.get(Release)
+    if release_admin is not None and send_digests_now not in release_admin.actions:
+        release_admin.actions = (*release_admin.actions, send_digests_now)
+
+
+_add_release_action()

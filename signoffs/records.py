@@ -1,0 +1,328 @@
+"""The decision record: what is frozen when the final decision is recorded, and the services
+that render, seal, retry and hand it out.
+
+The record's document is a JSON dict holding the release snapshot (signoffs.exports), the
+decision, the evaluated GO criteria and NO-GO blockers, readiness, every signature with its
+state and reason, and the audit excerpt since the review opened. It is stored as canonical JSON
+with the decision, in the same transaction, and its SHA-256 is the record's fingerprint. The
+PDF is rendered only from that stored JSON, so it re-renders to the same bytes, then sealed
+(PAdES) and stored once with its SHA-256: a ready record never changes. A reopen and a new
+decision make a new record.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+from typing import Any
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from reportlab.platypus.doctemplate import LayoutError
+
+from checklist.models import Release
+
+from .changes import release_changes_since, review_opened_at
+from .choices import RecordState
+from .exports import canonical_json, release_snapshot, snapshot_sha256
+from .gates import criteria_evaluate, go_refusals
+from .models import DecisionRecord, Signature, SignoffRequirement
+from .pdf import render_record_pdf
+from .signing_cert import SealError, seal_pdf
+
+logger = logging.getLogger(__name__)
+
+DOCUMENT_FORMAT = 1
+AUDIT_LIMIT = 500
+# What a render can fail with: recorded on the record as its failure reason (and retried from
+# the admin). Database errors are not caught here: the task retries on those.
+RENDER_ERRORS = (SealError, ImproperlyConfigured, LayoutError, OSError, ValueError, KeyError)
+
+
+# ---------------------------------------------------------------- the frozen document
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return moment.astimezone(datetime.UTC).isoformat() if moment else None
+
+
+def utc_text(moment: datetime.datetime | None) -> str:
+    """'2026-11-29 08:44:36 UTC (+00:00)': UTC, with the offset written out."""
+    if moment is None:
+        return "—"
+    moment = moment.astimezone(datetime.UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({moment.isoformat()[-6:]})"
+
+
+def _person(user) -> str:
+    if user is None:
+        return "system"
+    name = user.get_full_name()
+    return f"{name} ({user.get_username()})" if name else user.get_username()
+
+
+def _signoffs(release: Release) -> list[dict[str, Any]]:
+    """Each requirement with every signature ever given on it and its current state's reason."""
+    requirements = SignoffRequirement.objects.filter(release=release).select_related("assignee")
+    signatures = (
+        Signature.objects.filter(release=release)
+        .select_related("signer")
+        .prefetch_related("events")
+        .order_by("signed_at", "pk")
+    )
+    by_requirement: dict[int, list[dict]] = {}
+    for signature in signatures:
+        events = list(signature.events.all())
+        current = [e for e in events if e.to_state == signature.state]
+        last = current[-1] if current else None
+        by_requirement.setdefault(signature.requirement_id, []).append(
+            {
+                "name": signature.printed_name,
+                "username": signature.signer.get_username(),
+                "role": signature.printed_role,
+                "meaning": signature.meaning,
+                "meaning_label": signature.get_meaning_display(),
+                "comment": signature.comment,
+                "signed_at": _iso(signature.signed_at),
+                "at_display": utc_text(signature.signed_at),
+                "snapshot_sha256": signature.snapshot_sha256,
+                "state": signature.state,
+                "state_reason": last.reason if last and signature.state != "valid" else "",
+                "state_at": _iso(last.at) if last else None,
+                "events": [
+                    {
+                        "from": e.from_state,
+                        "to": e.to_state,
+                        "at": _iso(e.at),
+                        "by": _person(e.actor),
+                        "reason": e.reason,
+                    }
+                    for e in events
+                ],
+            }
+        )
+    return [
+        {
+            "role": requirement.role,
+            "tier": requirement.tier,
+            "final": requirement.final_decision,
+            "assignee": _person(requirement.assignee) if requirement.assignee else None,
+            "signatures": by_requirement.get(requirement.pk, []),
+        }
+        for requirement in requirements.order_by("order", "pk")
+    ]
+
+
+def _audit(release: Release, opened: datetime.datetime | None) -> tuple[list[dict], bool]:
+    changes = release_changes_since(release, opened, limit=AUDIT_LIMIT + 1)
+    rows = [
+        {
+            "when": utc_text(change.when).split(" (")[0],
+            "who": change.who,
+            "model": change.model,
+            "label": change.label,
+            "kind": change.kind,
+            "fields": [list(f) for f in change.fields],
+            "reason": change.reason,
+        }
+        for change in changes[:AUDIT_LIMIT]
+    ]
+    return rows, len(changes) > AUDIT_LIMIT
+
+
+def record_document(
+    *, release: Release, decision: Signature | None, as_of: datetime.datetime
+) -> dict[str, Any]:
+    """The release as the record freezes it. Every time in it comes from stored data: the
+    decision's own time for a record, the moment of the request for a draft."""
+    snapshot = release_snapshot(release)
+    opened = review_opened_at(release)
+    audit, truncated = _audit(release, opened)
+    criteria = [
+        {
+            "kind": result.criterion.kind,
+            "group": result.criterion.group,
+            "text": result.criterion.text,
+            "holds": result.holds,
+            "why": result.why,
+            "decided_by": result.decided_by,
+            "blocks_go": result.blocks_go,
+        }
+        for result in criteria_evaluate(release)
+    ]
+    failing = 0
+    stack = [item for section in snapshot["sections"] for item in section["items"]]
+    while stack:
+        item = stack.pop()
+        failing += item.get("meets_target") is False
+        stack.extend(item.get("children", []))
+    readiness = {
+        "go_refusals": go_refusals(release),
+        "failing_targets": failing,
+        "overdue_actions": sum(1 for a in snapshot["action_items"] if a["overdue"]),
+        "open_high_risks": sum(
+            1 for r in snapshot["risks"] if r["impact"] == "HIGH" and r["status"] != "complete"
+        ),
+    }
+    return {
+        "format": DOCUMENT_FORMAT,
+        "kind": "decision" if decision else "draft",
+        "snapshot": snapshot,
+        "release_snapshot_sha256": snapshot_sha256(snapshot),
+        "release_status_label": release.get_status_display(),
+        "decision": (
+            {
+                "meaning": decision.meaning,
+                "meaning_label": decision.get_meaning_display(),
+                "name": decision.printed_name,
+                "username": decision.signer.get_username(),
+                "role": decision.printed_role,
+                "at": _iso(decision.signed_at),
+                "at_display": utc_text(decision.signed_at),
+                "comment": decision.comment,
+                "signed_snapshot_sha256": decision.snapshot_sha256,
+            }
+            if decision
+            else None
+        ),
+        "as_of": _iso(as_of),
+        "as_of_display": utc_text(as_of),
+        "review_opened_at": _iso(opened),
+        "review_opened_display": utc_text(opened) if opened else None,
+        "criteria": criteria,
+        "readiness": readiness,
+        "signoffs": _signoffs(release),
+        "audit": audit,
+        "audit_truncated": truncated,
+    }
+
+
+def _save(record: DecisionRecord, *, user, reason: str) -> None:
+    record._history_user = user
+    record._change_reason = reason
+    record.full_clean()
+    record.save()
+
+
+# ---------------------------------------------------------------- services
+@transaction.atomic
+def record_create(*, release: Release, signature: Signature, by) -> DecisionRecord:
+    """Freeze the decided release as the record's document and fingerprint, in the caller's
+    transaction (the decision's), and queue its rendering once that transaction commits. A
+    broker that is down does not undo the decision: the record stays pending and the admin's
+    retry queues it again."""
+    document = record_document(release=release, decision=signature, as_of=signature.signed_at)
+    record = DecisionRecord(
+        release=release,
+        signature=signature,
+        snapshot_json=canonical_json(document),
+        snapshot_sha256=snapshot_sha256(document),
+        state=RecordState.PENDING,
+    )
+    _save(
+        record,
+        user=by,
+        reason=f"Decision record created: {signature.get_meaning_display()}; rendering queued",
+    )
+    record_id = record.pk
+    transaction.on_commit(lambda: record_enqueue(record_id=record_id))
+    return record
+
+
+def record_enqueue(*, record_id: int) -> bool:
+    """Queue the rendering; False (logged) when the broker cannot be reached."""
+    from kombu.exceptions import OperationalError
+
+    from .record_tasks import render_decision_record
+
+    try:
+        render_decision_record.delay(record_id)
+    except OperationalError as exc:
+        logger.warning("Decision record %s stays pending: broker unreachable (%s)", record_id, exc)
+        return False
+    return True
+
+
+def record_document_load(record: DecisionRecord) -> dict[str, Any]:
+    """The stored document, refused when it no longer hashes to the record's fingerprint."""
+    if stored_fingerprint(record) != record.snapshot_sha256:
+        raise ValueError("the stored snapshot does not match the record's fingerprint")
+    return json.loads(record.snapshot_json)
+
+
+def stored_fingerprint(record: DecisionRecord) -> str:
+    """The SHA-256 of the stored canonical JSON, byte for byte as stored."""
+    return hashlib.sha256(record.snapshot_json.encode("utf-8")).hexdigest()
+
+
+def record_pdf_unsealed(record: DecisionRecord) -> bytes:
+    """The record's PDF before sealing: the same stored snapshot gives the same bytes."""
+    document = record_document_load(record)
+    return render_record_pdf(dict(document, fingerprint=record.snapshot_sha256))
+
+
+def record_render(*, record_id: int) -> DecisionRecord:
+    """Render the record from its stored snapshot, seal it, and store the PDF and its SHA-256
+    once (pending/failed → ready). A ready record is returned unchanged; a failure is kept on
+    the record with its reason (→ failed) for the admin to retry."""
+    with transaction.atomic():
+        record = (
+            DecisionRecord.objects.select_for_update().select_related("release").get(pk=record_id)
+        )
+        if record.state == RecordState.READY:
+            return record
+        record.attempts += 1
+        try:
+            unsealed = record_pdf_unsealed(record)
+            sealed = seal_pdf(
+                unsealed,
+                reason=f"Decision record of {record.release}; fingerprint {record.snapshot_sha256}",
+            )
+        except RENDER_ERRORS as exc:
+            record.state = RecordState.FAILED
+            record.failure_reason = f"{type(exc).__name__}: {exc}"[:2000]
+            _save(record, user=None, reason=f"Rendering failed: {record.failure_reason}"[:100])
+            logger.error("Decision record %s failed to render: %s", record_id, exc)
+            return record
+        record.pdf = sealed
+        record.pdf_sha256 = hashlib.sha256(sealed).hexdigest()
+        record.state = RecordState.READY
+        record.failure_reason = ""
+        record.rendered_at = timezone.now()
+        _save(record, user=None, reason="Rendered and sealed")
+        return record
+
+
+@transaction.atomic
+def record_retry(*, record: DecisionRecord, by) -> DecisionRecord:
+    """Queue a failed (or still pending) record's rendering again. A ready record is final."""
+    record = DecisionRecord.objects.select_for_update().get(pk=record.pk)
+    if record.state == RecordState.READY:
+        raise ValidationError("This record is ready; a ready record never changes.")
+    record.state = RecordState.PENDING
+    record.failure_reason = ""
+    _save(record, user=by, reason=f"Rendering retried by {by.get_username()}")
+    record_id = record.pk
+    transaction.on_commit(lambda: record_enqueue(record_id=record_id))
+    return record
+
+
+def draft_pdf(*, release: Release) -> bytes:
+    """A DRAFT record of the release as it is now (any status), watermarked on every page,
+    never sealed or stored."""
+    document = record_document(release=release, decision=None, as_of=timezone.now())
+    return render_record_pdf(dict(document, fingerprint=snapshot_sha256(document)), draft=True)
+
+
+def download_log(*, user, obj: models.Model, message: str) -> LogEntry:
+    """Put a download in the admin's action log: who (the user), when (the entry's time), which
+    record (the object), and what was handed out (the message)."""
+    return LogEntry.objects.log_actions(
+        user_id=user.pk,
+        queryset=[obj],
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )

@@ -1,0 +1,123 @@
+import pytest
+from cryptography import x509
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from signoffs.models import DecisionRecord
+from signoffs.records import draft_pdf
+from signoffs.signing_cert import ensure_signing_cert
+
+pytestmark = pytest.mark.django_db
+
+
+def _verify(path, capsys):
+    call_command("verify_record", str(path))
+    return capsys.readouterr().out
+
+
+def test_verify_record_prints_release_decision_signers_and_ok_when_file_is_intact(
+    decided, tmp_path, capsys
+):
+    release, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    out = _verify(path, capsys)
+    assert "Seal: valid" in out
+    assert f"Release: dCMMS {release.name} ({release.version})" in out
+    assert "Decision: DEFER by Demo CEO (CEO)" in out
+    assert "Reason: Security audit outstanding" in out
+    assert "QA Lead: Demo QA Lead — Approved" in out and "Security Officer: Demo" in out
+    assert record.snapshot_sha256 in out
+    assert out.rstrip().endswith("record.pdf: OK")
+
+
+@pytest.mark.parametrize("where", [0.25, 0.5, 0.9])
+def test_verify_record_fails_naming_the_mismatch_when_one_byte_changed(
+    decided, tmp_path, capsys, where
+):
+    _, record = decided
+    data = bytearray(record.pdf)
+    data[int(len(data) * where)] ^= 0x01
+    path = tmp_path / "tampered.pdf"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CommandError, match="NOT verified"):
+        call_command("verify_record", str(path))
+    err = capsys.readouterr().err
+    assert "MISMATCH: no stored decision record has this file's SHA-256" in err
+    assert "MISMATCH: seal:" in err
+
+
+def test_verify_record_fails_when_bytes_are_appended_after_sealing(decided, tmp_path, capsys):
+    _, record = decided
+    path = tmp_path / "appended.pdf"
+    path.write_bytes(bytes(record.pdf) + b"\n%extra\n")
+    with pytest.raises(CommandError):
+        call_command("verify_record", str(path))
+    assert "seal does not cover the file" in capsys.readouterr().err
+
+
+def test_verify_record_fails_when_the_stored_snapshot_was_altered(decided, tmp_path, capsys):
+    _, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    altered = record.snapshot_json.replace("Security audit outstanding", "All clear")
+    DecisionRecord.objects.filter(pk=record.pk).update(snapshot_json=altered)
+    with pytest.raises(CommandError):
+        call_command("verify_record", str(path))
+    err = capsys.readouterr().err
+    assert "stored snapshot does not hash to the record's fingerprint" in err
+
+
+def test_verify_record_fails_when_sealed_with_another_certificate(
+    decided, tmp_path, settings, capsys
+):
+    _, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    other_key, other_cert = tmp_path / "other-key.pem", tmp_path / "other-cert.pem"
+    ensure_signing_cert(key_path=other_key, cert_path=other_cert)
+    settings.DECISION_SIGNING_KEY, settings.DECISION_SIGNING_CERT = str(other_key), str(other_cert)
+    with pytest.raises(CommandError):
+        call_command("verify_record", str(path))
+    assert "not made with the configured signing certificate" in capsys.readouterr().err
+
+
+def test_verify_record_fails_when_the_file_is_an_unsealed_draft(content, signing, tmp_path, capsys):
+    path = tmp_path / "draft.pdf"
+    path.write_bytes(draft_pdf(release=content))
+    with pytest.raises(CommandError):
+        call_command("verify_record", str(path))
+    err = capsys.readouterr().err
+    assert "carries no seal" in err and "no stored decision record" in err
+
+
+def test_verify_record_refuses_when_the_file_does_not_exist(tmp_path, signing):
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("verify_record", str(tmp_path / "absent.pdf"))
+
+
+def test_ensure_signing_cert_creates_a_non_repudiation_cert_once_when_absent(
+    settings, tmp_path, capsys
+):
+    settings.DECISION_SIGNING_KEY = str(tmp_path / "signing" / "key.pem")
+    settings.DECISION_SIGNING_CERT = str(tmp_path / "signing" / "cert.pem")
+    call_command("ensure_signing_cert")
+    assert "Created a self-signed development signing certificate" in capsys.readouterr().out
+    cert = x509.load_pem_x509_certificate((tmp_path / "signing" / "cert.pem").read_bytes())
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.content_commitment and usage.digital_signature
+    assert (tmp_path / "signing" / "key.pem").stat().st_mode & 0o077 == 0
+    before = (tmp_path / "signing" / "cert.pem").read_bytes()
+    call_command("ensure_signing_cert")
+    assert "nothing to do" in capsys.readouterr().out
+    assert (tmp_path / "signing" / "cert.pem").read_bytes() == before
+
+
+def test_ensure_signing_cert_refuses_when_only_the_certificate_exists(settings, tmp_path):
+    (tmp_path / "cert.pem").write_text("not ours")
+    settings.DECISION_SIGNING_KEY = str(tmp_path / "key.pem")
+    settings.DECISION_SIGNING_CERT = str(tmp_path / "cert.pem")
+    with pytest.raises(ImproperlyConfigured, match="Only one of"):
+        call_command("ensure_signing_cert")
+    assert (tmp_path / "cert.pem").read_text() == "not ours"
