@@ -37,7 +37,7 @@ from .admin_base import (
 )
 from .choices import ItemKind, ItemStatus
 from .models import Item, Release, Section
-from .permissions import item_editable_fields
+from .permissions import item_editable_fields, visible_releases
 from .services import items_set_status
 from .summary import SummaryRow
 
@@ -371,7 +371,11 @@ class SectionTreeFilter(admin.SimpleListFilter):
     parameter_name = "section_tree"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        sections = Section.objects.select_related("release").order_by("release", "order")
+        sections = (
+            Section.objects.filter(release__in=visible_releases(request.user))
+            .select_related("release")
+            .order_by("release", "order")
+        )
         release = request.GET.get("release__id__exact")
         if release and release.isdigit():
             return [(s.pk, str(s)) for s in sections.filter(release_id=release)]

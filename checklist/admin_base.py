@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -194,6 +194,15 @@ def _managed_choices(db_field: models.Field, request: HttpRequest) -> QuerySet |
     return None
 
 
+class VisibleReleaseFilter(admin.RelatedFieldListFilter):
+    """The "By release" filter lists only the releases the user may see: the admin's own
+    filter would name every release in the database."""
+
+    def field_choices(self, field, request: HttpRequest, model_admin) -> list[tuple]:
+        releases = visible_releases(request.user).order_by("-created_at", "version")
+        return [(release.pk, str(release)) for release in releases]
+
+
 class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
     """Base for every model admin: rows scoped to the user's releases (``ReleaseScoped``), and
     a history page listing who changed what and when, with a readable ``field: old → new``
@@ -201,6 +210,12 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
     historical version is refused with nothing written."""
 
     empty_value_display = EMPTY
+
+    def get_list_filter(self, request: HttpRequest) -> tuple:
+        return tuple(
+            ("release", VisibleReleaseFilter) if entry == "release" else entry
+            for entry in super().get_list_filter(request)
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)

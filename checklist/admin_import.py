@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from django.core.files.uploadedfile import UploadedFile
 
 IMPORT_TEMPLATE = "admin/checklist/release/import.html"
+# The importer's refusal names the command's --replace flag; on this page it is a checkbox.
+REPLACE_HINT = (
+    "To replace that release's checklist, tick “Replace the existing version” "
+    "(only for a release you manage)."
+)
 
 
 class ImportForm(forms.Form):
@@ -100,6 +105,8 @@ def import_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
         except ValidationError as error:  # ChecklistImportError is one: FILE:LINE: problem
             for message in error.messages:
                 form.add_error(None, message)
+            if not replace and any("already exists" in m for m in error.messages):
+                form.add_error(None, REPLACE_HINT)
         else:
             forget_access(request)
             verb = "Replaced" if replace else "Imported"

@@ -122,3 +122,28 @@ def test_scoped_add_form_refuses_a_release_the_user_does_not_manage_when_posted(
     errors = response.context["adminform"].form.errors
     assert "release" in errors and "section" in errors
     assert not theirs.release.items.filter(text="Smuggled in").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changelist",
+    [
+        "admin:checklist_item_changelist",
+        "admin:checklist_section_changelist",
+        "admin:risks_risk_changelist",
+        "admin:signoffs_signoffrequirement_changelist",
+        "admin:signoffs_decisionrecord_changelist",
+    ],
+)
+def test_scoped_filters_name_only_granted_releases(client, releases, changelist):
+    mine, theirs = releases
+    theirs.release.name = "Secret release"
+    theirs.release.save()
+    theirs.section.title = "Secret section"
+    theirs.section.save()
+    _member(client, mine.release, MemberRole.PRODUCT_MANAGER)
+
+    html = client.get(reverse(changelist)).content.decode()
+
+    assert "Secret release" not in html
+    assert "Secret section" not in html

@@ -134,7 +134,9 @@ def test_import_refuses_existing_version_without_replace(client):
     _post(client, SECOND.read_bytes())
     items = Item.objects.count()
     response = _post(client, SECOND.read_bytes())
-    assert f"release {SECOND_VERSION} already exists" in _errors(response)[0]
+    errors = _errors(response)
+    assert f"release {SECOND_VERSION} already exists" in errors[0]
+    assert "tick “Replace the existing version”" in errors[1]
     assert Release.objects.count() == 1 and Item.objects.count() == items
 
 
