@@ -10,14 +10,20 @@ explicitly, nothing fetches revocation data, and oscrypto is never imported here
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+T = TypeVar("T")
 
 DEV_SUBJECT = "dCMMS Release Portal decision records (development)"
 SEAL_FIELD = "DecisionRecordSeal"
@@ -115,8 +121,24 @@ def _signer():
     return signer
 
 
+def _outside_event_loop(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """pyHanko's synchronous API runs its own event loop (asyncio.run), which cannot start in a
+    thread that already runs one (an ASGI server, a browser-test driver): run it in a short-lived
+    worker thread there."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
 def seal_pdf(pdf: bytes, *, reason: str, location: str = "dCMMS Release Portal") -> bytes:
     """The PDF with a PAdES signature over the whole file, by the configured key."""
+    return _outside_event_loop(_seal_pdf, pdf, reason=reason, location=location)
+
+
+def _seal_pdf(pdf: bytes, *, reason: str, location: str) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
@@ -154,6 +176,10 @@ def seal_check(pdf: bytes) -> SealCheck:
     """Validate the PDF's seal offline with the configured certificate as the only trust root:
     intact (the signed bytes hash to what was signed), covering the whole file (nothing
     appended after sealing) and trusted (signed by that certificate)."""
+    return _outside_event_loop(_seal_check, pdf)
+
+
+def _seal_check(pdf: bytes) -> SealCheck:
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature

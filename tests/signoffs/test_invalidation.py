@@ -156,3 +156,71 @@ def test_stale_is_in_the_same_transaction_as_the_change(signed):
         _set(_item(release), text="changed")
         raise RuntimeError
     assert _state(signature) == SignatureState.VALID
+
+
+def _admin_client(client, release):
+    from signoffs.services import release_access_refresh
+
+    release_access_refresh(release=release, user=release.owner)
+    client.force_login(release.owner)
+    return client
+
+
+def test_signature_stale_when_changed_through_the_bulk_action(client, signed):
+    from django.urls import reverse
+
+    release, _, signature = signed
+    item = _item(release)
+    response = _admin_client(client, release).post(
+        reverse("admin:checklist_item_changelist"),
+        {"action": "mark_blocked", "_selected_action": [item.pk]},
+    )
+    assert response.status_code == 302
+    assert _state(signature) == SignatureState.STALE
+    assert signature.events.last().actor == release.owner
+
+
+def test_signature_stale_when_changed_in_place_on_the_changelist(client, signed):
+    from django.urls import reverse
+
+    release, _, signature = signed
+    item = _item(release)
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": str(item.pk),
+        "form-0-status": item.status,
+        "form-0-actual_value": "450",
+        "form-0-actual_unit": "ms",
+        "form-0-actual_text": "",
+        "_save": "Save",
+    }
+    response = _admin_client(client, release).post(
+        reverse("admin:checklist_item_changelist") + f"?release__id__exact={release.pk}", data
+    )
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.target_met is False
+    assert _state(signature) == SignatureState.STALE
+
+
+def test_signature_stale_when_changed_through_the_admin_form(client, signed):
+    from django.urls import reverse
+
+    release, _, signature = signed
+    page = reverse("admin:checklist_release_change", args=[release.pk])
+    client = _admin_client(client, release)
+    form = client.get(page).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "owner"}
+    data.update(
+        {
+            "name": "Release 2 renamed",
+            "sections-TOTAL_FORMS": 0,
+            "sections-INITIAL_FORMS": 0,
+            "signoff_requirements-TOTAL_FORMS": 0,
+            "signoff_requirements-INITIAL_FORMS": 0,
+        }
+    )
+    response = client.post(page, data)
+    assert response.status_code == 302, response.content.decode()[:500]
+    assert _state(signature) == SignatureState.STALE

@@ -121,3 +121,29 @@ def test_ensure_signing_cert_refuses_when_only_the_certificate_exists(settings, 
     with pytest.raises(ImproperlyConfigured, match="Only one of"):
         call_command("ensure_signing_cert")
     assert (tmp_path / "cert.pem").read_text() == "not ours"
+
+
+def test_seal_and_check_work_inside_a_running_event_loop(tmp_path, settings):
+    """An ASGI server or a browser-test driver runs an event loop in the calling thread;
+    pyHanko's own asyncio.run must not collide with it."""
+    import asyncio
+
+    from signoffs.signing_cert import ensure_signing_cert, seal_check, seal_pdf
+
+    settings.DECISION_SIGNING_KEY = str(tmp_path / "key.pem")
+    settings.DECISION_SIGNING_CERT = str(tmp_path / "cert.pem")
+    ensure_signing_cert()
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer)
+    page.drawString(72, 720, "record")
+    page.save()
+
+    async def inside_a_loop():
+        sealed = seal_pdf(buffer.getvalue(), reason="test")
+        return seal_check(sealed)
+
+    assert asyncio.run(inside_a_loop()).ok
