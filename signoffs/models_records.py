@@ -20,7 +20,9 @@ class DecisionRecord(models.Model):
 
     release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="records")
     signature = models.OneToOneField(
-        "signoffs.Signature", on_delete=models.PROTECT, related_name="record",
+        "signoffs.Signature",
+        on_delete=models.PROTECT,
+        related_name="record",
         help_text="The final decision (GO or DEFER) this record documents.",
     )
     snapshot_json = models.TextField(help_text="Canonical JSON of the release as decided.")

@@ -20,9 +20,7 @@ def test_bench_import_has_the_requested_size():
     from checklist.models import Item
     from signoffs.documents import release_import
 
-    release = release_import(
-        text=checklist_markdown(Shape("v1.0.0", 500)), source_name="bench.md"
-    )
+    release = release_import(text=checklist_markdown(Shape("v1.0.0", 500)), source_name="bench.md")
     assert 490 <= Item.objects.filter(release=release).count() <= 510
 
 

@@ -22,8 +22,12 @@ def test_item_target_met_computed_when_saved():
 
 def test_item_displays_target_and_actual_as_written():
     item = ItemFactory(
-        kind=ItemKind.METRIC, target_op=">=", target_value=Decimal("72000"),
-        target_unit="events/sec", actual_value=Decimal("23400"), actual_unit="events/sec",
+        kind=ItemKind.METRIC,
+        target_op=">=",
+        target_value=Decimal("72000"),
+        target_unit="events/sec",
+        actual_value=Decimal("23400"),
+        actual_unit="events/sec",
     )
     assert item.target_display == "≥ 72,000 events/sec"
     assert item.actual_display == "23,400 events/sec"

@@ -47,8 +47,17 @@ def test_summary_as_dict_has_the_status_columns(release):
     data = release_summary(release).as_dict()
     assert data["total"]["complete"] == 2
     assert set(data["rows"][0]) >= {
-        "category", "total", "complete", "in_progress", "not_started", "blocked", "at_risk",
-        "percent_complete", "points_total", "points_complete", "points_percent_complete",
+        "category",
+        "total",
+        "complete",
+        "in_progress",
+        "not_started",
+        "blocked",
+        "at_risk",
+        "percent_complete",
+        "points_total",
+        "points_complete",
+        "points_percent_complete",
     }
 
 

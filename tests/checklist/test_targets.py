@@ -29,8 +29,11 @@ from checklist.targets import convert, format_number, meets_target, parse_unit
 def test_meets_target_compares_in_the_target_unit(op, target, t_unit, actual, a_unit, expected):
     assert (
         meets_target(
-            op=op, target_value=D(target), target_unit=t_unit,
-            actual_value=D(actual), actual_unit=a_unit,
+            op=op,
+            target_value=D(target),
+            target_unit=t_unit,
+            actual_value=D(actual),
+            actual_unit=a_unit,
         )
         is expected
     )
@@ -39,8 +42,11 @@ def test_meets_target_compares_in_the_target_unit(op, target, t_unit, actual, a_
 def test_meets_target_unknown_when_units_do_not_convert():
     assert (
         meets_target(
-            op=">=", target_value=D(72000), target_unit="events/sec",
-            actual_value=D(80000), actual_unit="rows/sec",
+            op=">=",
+            target_value=D(72000),
+            target_unit="events/sec",
+            actual_value=D(80000),
+            actual_unit="rows/sec",
         )
         is None
     )
@@ -48,9 +54,7 @@ def test_meets_target_unknown_when_units_do_not_convert():
 
 @pytest.mark.parametrize("missing", ["op", "target", "actual"])
 def test_meets_target_unknown_when_nothing_measured(missing):
-    kwargs = dict(
-        op="<", target_value=D(1), target_unit="s", actual_value=D(2), actual_unit="s"
-    )
+    kwargs = dict(op="<", target_value=D(1), target_unit="s", actual_value=D(2), actual_unit="s")
     kwargs[{"op": "op", "target": "target_value", "actual": "actual_value"}[missing]] = (
         "" if missing == "op" else None
     )

@@ -104,13 +104,19 @@ def test_signoff_summary_row_counts_signature_states(review):
     release, roles = review
     for role, meaning in (("QA Lead", "approved"), ("Security Officer", "rejected")):
         signature_give(
-            requirement=roles[role], user=roles[role].assignee,
-            password="correct horse battery staple", meaning=meaning, comment="why",
+            requirement=roles[role],
+            user=roles[role].assignee,
+            password="correct horse battery staple",
+            meaning=meaning,
+            comment="why",
         )
     row = release_full_summary(release).rows[-1]
     assert row.category == "Stakeholder Sign-offs"
     assert (row.total, row.complete, row.counts["blocked"], row.counts["not_started"]) == (
-        3, 1, 1, 1
+        3,
+        1,
+        1,
+        1,
     )
     item = release.items.first()
     item.text = "changed"
