@@ -27,7 +27,13 @@ from checklist.models import Item, Release
 
 from .changes import release_changes_since, review_opened_at
 from .choices import MEANINGS_NEEDING_REASON, CriterionKind, SignatureMeaning, SignatureState
-from .gates import CriterionResult, allowed_meanings, criteria_evaluate, go_refusals
+from .gates import (
+    CriterionResult,
+    allowed_meanings,
+    criteria_evaluate,
+    go_refusals,
+    revocation_refusals,
+)
 from .gates import signing_refusals as gate_signing_refusals
 from .models import Signature, SignatureEvent, SignoffRequirement
 from .services import signature_give, signature_revoke
@@ -38,7 +44,6 @@ if TYPE_CHECKING:
 
 EMPTY = "—"
 CHANGES_SHOWN = 100
-NOT_SIGNER = "Only the signer can revoke their signature."  # as signature_revoke words it
 SIGN_TEMPLATE = "admin/signoffs/signoffrequirement/sign.html"
 REVOKE_TEMPLATE = "admin/signoffs/signature/revoke.html"
 
@@ -454,6 +459,8 @@ def signature_revoke_view(
         "signed_at": utc_display(signature.signed_at),
         "form": form,
         "revoked": signature.state == SignatureState.REVOKED,
-        "refusals": [] if is_signer else [NOT_SIGNER],
+        "refusals": []
+        if is_signer
+        else revocation_refusals(signature=signature, user=request.user, reason=None),
     }
     return TemplateResponse(request, REVOKE_TEMPLATE, context, status=200 if is_signer else 403)

@@ -174,3 +174,18 @@ def signing_refusals(
     if requirement.final_decision and meaning == SignatureMeaning.GO:
         reasons.extend(go_refusals(release))
     return reasons
+
+
+def revocation_refusals(*, signature: Signature, user, reason: str | None) -> list[str]:
+    """Why `user` cannot revoke `signature` now (empty: they can). `reason=None` leaves the
+    reason out of the question (a page asking who may revoke, before any reason is typed)."""
+    reasons: list[str] = []
+    if signature.signer_id != user.pk:
+        reasons.append("Only the signer can revoke their signature.")
+    if signature.state == SignatureState.REVOKED:
+        reasons.append("This signature is already revoked.")
+    if signature.requirement.final_decision and signature.release.status == ReleaseStatus.DECIDED:
+        reasons.append("The final decision is not revoked: reopen the release instead.")
+    if reason is not None and not reason.strip():
+        reasons.append("A reason is required to revoke a signature.")
+    return reasons

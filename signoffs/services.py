@@ -16,7 +16,7 @@ from checklist.permissions import release_access_sync
 
 from .choices import MemberRole, SignatureState
 from .exports import release_snapshot, snapshot_sha256
-from .gates import signing_refusals
+from .gates import revocation_refusals, signing_refusals
 from .models import ReleaseMember, Signature, SignatureEvent, SignoffRequirement
 from .records import record_create
 
@@ -260,15 +260,7 @@ def signature_revoke(*, signature: Signature, by, reason: str) -> Signature:
         .select_related("requirement", "release")
         .get(pk=signature.pk)
     )
-    problems = []
-    if signature.signer_id != by.pk:
-        problems.append("Only the signer can revoke their signature.")
-    if signature.state == SignatureState.REVOKED:
-        problems.append("This signature is already revoked.")
-    if signature.requirement.final_decision and signature.release.status == ReleaseStatus.DECIDED:
-        problems.append("The final decision is not revoked: reopen the release instead.")
-    if not reason.strip():
-        problems.append("A reason is required to revoke a signature.")
+    problems = revocation_refusals(signature=signature, user=by, reason=reason)
     if problems:
         raise ValidationError(problems)
     _move(signature, to=SignatureState.REVOKED, actor=by, reason=reason.strip())
