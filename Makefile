@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve worker test test-postgres lint bench clean
+.PHONY: install run serve worker test test-postgres lint bench load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,3 +55,8 @@ clean:
 bench: install
 	DCMMS_VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py migrate --noinput --verbosity 0
 	DCMMS_VAR_DIR=$(CURDIR)/var/bench $(PY) manage.py bench --runs $${RUNS:-5}
+
+## make load: the load test (PostgreSQL + Redis on 127.0.0.1, locust in .venv-load); writes the
+## "Load test" section of docs/performance.md and docs/load.json. Overrides: see fixtures/load.sh.
+load: install
+	fixtures/load.sh
