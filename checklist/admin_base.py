@@ -236,6 +236,14 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
         admin's default is a redirect with a message, which would still be an answer)."""
         raise Http404(f"No {opts.verbose_name} with this ID.")
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        """404 as soon as the row is not among the user's, before any permission check could
+        answer 403 (a person with no release at all would otherwise get 403 for every id)."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None and not request.user.is_superuser:
+            raise Http404(f"No {self.model._meta.verbose_name} with this ID.")
+        return obj
+
     def require_visible(self, request: HttpRequest, object_id: str) -> None:
         """404 unless the row (or, for a removed row, its last recorded state) belongs to a
         release the user may see."""

@@ -147,3 +147,16 @@ def test_scoped_filters_name_only_granted_releases(client, releases, changelist)
 
     assert "Secret release" not in html
     assert "Secret section" not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "view",
+    ["admin:checklist_item_change", "admin:checklist_item_delete", "admin:checklist_item_history"],
+)
+def test_object_pages_answer_404_when_the_user_has_no_release_at_all(client, releases, view):
+    _, theirs = releases
+    client.force_login(UserFactory(staff=True))
+
+    assert client.get(reverse(view, args=[theirs.pk])).status_code == 404
+    assert client.post(reverse(view, args=[theirs.pk]), {}).status_code in (404, 405)
