@@ -506,15 +506,23 @@ class ItemAdmin(AuditedAdmin):
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
         return super().get_changelist_form(request, form=ItemChangelistForm, **kwargs)
 
+    def _editable_fields(self, request: HttpRequest, obj: Item) -> tuple[str, ...] | None:
+        """item_editable_fields, asked once per item and request: the admin asks the same
+        permission question several times while rendering one page."""
+        cache = request.__dict__.setdefault("_item_editable_fields", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = item_editable_fields(request.user, obj)
+        return cache[obj.pk]
+
     def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
         """Managers change any item of their releases; an item's owner changes their own
         item's status, actual and evidence (on its page, not in the changelist)."""
         if super().has_change_permission(request, obj):
             return True
-        return obj is not None and bool(item_editable_fields(request.user, obj))
+        return obj is not None and bool(self._editable_fields(request, obj))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple:
-        editable = item_editable_fields(request.user, obj) if obj is not None else None
+        editable = self._editable_fields(request, obj) if obj is not None else None
         if request.user.is_superuser or editable is None:
             return self.readonly_fields
         every = [f.name for f in Item._meta.fields if f.editable and f.name != "id"]
