@@ -168,6 +168,16 @@ class ReleaseAdmin(AuditedAdmin):
     inlines = (SectionInline, SignoffRequirementInline)
     actions = ("open_review",)
 
+    # A product manager who may create releases but has none yet still needs the release list
+    # (empty) to reach "Import a checklist…" and "Add release" from the menu.
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self.has_add_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None and self.has_add_permission(request):
+            return True
+        return super().has_view_permission(request, obj)
+
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
 

@@ -182,3 +182,27 @@ def test_release_changelist_hides_import_when_user_may_not_add(client):
     response = client.get(reverse("admin:checklist_release_changelist"))
     assert response.status_code == 200
     assert "Import a checklist" not in response.content.decode()
+
+
+def test_pm_without_a_release_reaches_the_import_page_from_the_menu_when_allowed_to_add(client):
+    other = ReleaseFactory(version="v9.9.9")
+    client.force_login(_pm("pm.new"))
+
+    index = client.get("/admin/")
+    listing = client.get("/admin/checklist/release/")
+
+    assert index.status_code == 200
+    assert 'href="/admin/checklist/release/"' in index.content.decode()
+    assert listing.status_code == 200
+    assert f'href="{URL}"' in listing.content.decode()
+    assert other.version not in listing.content.decode()  # the list is empty, not everyone's
+    assert client.get(f"/admin/checklist/release/{other.pk}/change/").status_code == 404
+
+
+def test_staff_without_a_release_or_add_permission_has_no_release_menu(client):
+    client.force_login(UserFactory(username="nobody.staff", staff=True))
+
+    index = client.get("/admin/")
+
+    assert 'href="/admin/checklist/release/"' not in index.content.decode()
+    assert client.get("/admin/checklist/release/").status_code == 403
