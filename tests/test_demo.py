@@ -71,3 +71,21 @@ def test_setup_demo_has_a_decided_release_with_a_sealed_record_when_run_first(dj
     text = "\n".join(pdf_pages(bytes(record.pdf)))
     assert "DEFER" in text and "Security audit outstanding" in text and "Release 1" in text
     assert DecisionRecord.objects.count() == 1
+
+
+def test_setup_demo_gives_stakeholders_their_own_items_risks_and_actions(django_user_model):
+    from risks.models import ActionItem, Risk
+    from signoffs.dashboard import my_work
+
+    call_command("setup_demo")
+    release = Release.objects.get(version="v0.3.0")
+    security = django_user_model.objects.get(username="security.officer")
+    owned = release.items.filter(owner=security)
+
+    assert owned.exists()
+    assert {item.section.number.split(".")[0] for item in owned} == {"3"}
+    assert owned.first().history.filter(history_change_reason="Demo setup: owner assigned")
+    assert Risk.objects.get(release=release, key="R-002").owner.username == "cto"
+    assert ActionItem.objects.get(release=release, key="A-003").owner.username == "pm"
+    work = my_work(release, security, since=None)
+    assert work.items  # "My work" on the dashboard is not empty for the Security Officer
