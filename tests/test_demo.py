@@ -89,3 +89,28 @@ def test_setup_demo_gives_stakeholders_their_own_items_risks_and_actions(django_
     assert ActionItem.objects.get(release=release, key="A-003").owner.username == "pm"
     work = my_work(release, security, since=None)
     assert work.items  # "My work" on the dashboard is not empty for the Security Officer
+
+
+def test_setup_demo_links_seed_criteria_so_the_gate_names_concrete_shortfalls():
+    from signoffs.gates import criteria_evaluate, go_refusals
+    from signoffs.models import Criterion
+
+    call_command("setup_demo")
+    release = Release.objects.get(version="v0.3.0")
+    p95 = Criterion.objects.get(release=release, text__startswith="API p95")
+    tasks = Criterion.objects.get(release=release, text__startswith="All Sprint 18 tasks")
+    approvals = Criterion.objects.get(release=release, text="All technical approvals")
+
+    assert [item.text for item in p95.items.all()] == ["p95 latency"]
+    assert tasks.items.count() == 13
+    assert {r.role for r in approvals.requirements.all()} == {
+        "Tech Lead",
+        "QA Lead",
+        "Security Officer",
+    }
+    assert p95.history.filter(history_change_reason="Demo setup: criterion linked").exists()
+    results = {r.criterion.text: r for r in criteria_evaluate(release)}
+    assert "DCMMS-091" in results[tasks.text].why  # in progress: the task criterion is not met
+    refusals = go_refusals(release)
+    unlinked = [r for r in refusals if "no verdict yet" in r]
+    assert 0 < len(unlinked) < len(Criterion.objects.filter(release=release)) - 15
