@@ -308,6 +308,7 @@ class ReleaseAdmin(AuditedAdmin):
             ("admin:checklist_release_roles", "Roles and access"),
             ("admin:checklist_release_export", "Export JSON", "json"),
             ("admin:checklist_release_export", "Export Markdown", "md"),
+            ("admin:checklist_release_export", "Export CSV (items)", "csv"),
             ("admin:signoffs_decisionrecord_draft", "Draft record (PDF)"),
         ]
         if obj.status == "decided":

@@ -1,7 +1,8 @@
 """The release's own admin pages beyond its form: who holds which role (owner, signers,
-members), reopening a decided release, and the JSON / Markdown exports. Each view re-checks
+members), reopening a decided release, and the JSON / Markdown / CSV exports. Each view re-checks
 permission (404 for a release the user may not see; managing it to change anything) and calls
-one service per change, all in one transaction."""
+one service per change, all in one transaction. Every export handed out is an audit event
+(``record_download``); a refused one records nothing."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from signoffs.choices import MemberRole
 from signoffs.exports import release_snapshot
 from signoffs.markdown_export import release_export_markdown
 from signoffs.models import ReleaseMember, SignoffRequirement
+from signoffs.records import download_audit
 from signoffs.services import member_set, release_reopen, release_set_owner, requirement_assign
 
 from .audit import audit_record
+from .csv_export import release_items_csv
 from .models import Release
 from .models_audit import AuditKind
 from .permissions import can_manage_release, visible_releases
@@ -176,20 +179,36 @@ def reopen_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespon
 EXPORTS = {
     "json": ("application/json", "json"),
     "md": ("text/markdown; charset=utf-8", "md"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
 }
 
 
+def _export_body(release: Release, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(release_snapshot(release), sort_keys=True, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        return release_items_csv(release)
+    return release_export_markdown(release)
+
+
 def export_view(model_admin, request: HttpRequest, object_id: str, fmt: str) -> HttpResponse:
-    """The release as its JSON record or as a Markdown checklist, as a download."""
+    """The release as its JSON record, as a Markdown checklist or its items as a spreadsheet
+    (CSV), as a download; each download audited with the SHA-256 of what was handed out."""
     if fmt not in EXPORTS:
         raise Http404("Unknown export format.")
     release = _release(request, object_id)
-    if fmt == "json":
-        body = json.dumps(release_snapshot(release), sort_keys=True, indent=2, ensure_ascii=False)
-    else:
-        body = release_export_markdown(release)
+    data = _export_body(release, fmt).encode("utf-8")
+    download_audit(
+        request=request,
+        release=release,
+        obj=release,
+        data=data,
+        what="release export",
+        state="live",
+        fmt=fmt,
+    )
     content_type, extension = EXPORTS[fmt]
-    response = HttpResponse(body.encode("utf-8"), content_type=content_type)
+    response = HttpResponse(data, content_type=content_type)
     filename = f"release-{release.pk}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -3,8 +3,9 @@ download of a sealed record, a retry for a failed or stuck render, and a DRAFT r
 release at any time.
 
 Who may download: whoever may see the release (its auditors, product managers, stakeholders
-and signers); everyone else gets 404, as if the record did not exist. Every download is written
-to the admin's action log (who, when, which record). Records are never added, changed or
+and signers); everyone else gets 404, as if the record did not exist, and nothing is recorded.
+Every download is an audit event (``record_download``: who, when, from where, which record,
+sealed or DRAFT, and the SHA-256 of the bytes handed out). Records are never added, changed or
 deleted here.
 """
 
@@ -25,7 +26,7 @@ from checklist.permissions import visible_releases
 
 from .choices import RecordState
 from .models import DecisionRecord
-from .records import download_log, draft_pdf, record_retry
+from .records import download_audit, draft_pdf, record_retry
 
 STATE_COLOURS = {
     RecordState.PENDING: "#713f12",
@@ -140,21 +141,31 @@ class DecisionRecordAdmin(AuditedAdmin):
         )
         if record.state != RecordState.READY:
             raise Http404("This record has not been rendered yet.")
-        download_log(
-            user=request.user,
+        data = bytes(record.pdf)
+        download_audit(
+            request=request,
+            release=record.release,
             obj=record,
-            message=f"Downloaded the sealed decision record (PDF SHA-256 {record.pdf_sha256})",
+            data=data,
+            what="decision record",
+            state="sealed",
+            fmt="pdf",
+            record=record,
         )
-        return _pdf_response(
-            bytes(record.pdf), f"decision-record-{record.release.version}-{record.pk}.pdf"
-        )
+        return _pdf_response(data, f"decision-record-{record.release.version}-{record.pk}.pdf")
 
     def draft_view(self, request: HttpRequest, release_id: str) -> HttpResponse:
         """A DRAFT record of the release as it is now; 404 unless the user may see it."""
         release = get_object_or_404(visible_releases(request.user), pk=release_id)
         data = draft_pdf(release=release)
-        download_log(
-            user=request.user, obj=release, message="Downloaded a DRAFT decision record (PDF)"
+        download_audit(
+            request=request,
+            release=release,
+            obj=release,
+            data=data,
+            what="DRAFT decision record",
+            state="draft",
+            fmt="pdf",
         )
         return _pdf_response(data, f"draft-record-{release.version}.pdf")
 

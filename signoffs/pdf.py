@@ -115,6 +115,11 @@ def _canvas_class(footer: str, fingerprint: str, draft: bool) -> type:
     return RecordCanvas
 
 
+def chain_head_text(head: dict) -> str:
+    """'link 42, MAC 3f…': how the record prints (and verify_record names) the chain head."""
+    return f"link {head['seq']}, MAC {head['mac']}"
+
+
 def _release_label(release: dict) -> str:
     name = release.get("name") or ""
     version = release.get("version") or ""
@@ -154,9 +159,23 @@ def _cover(document: dict, draft: bool) -> list:
         ("Release snapshot SHA-256", document.get("release_snapshot_sha256", "—")),
         ("Fingerprint", document["fingerprint"]),
     ]
+    head = document.get("audit_chain_head")  # format 2 on; older records have none
+    if head:
+        rows.append(("Audit chain head at decision", chain_head_text(head)))
     decision_colour = {"go": "#15803d", "defer": "#b45309"}.get(
         (decision or {}).get("meaning", ""), "#374151"
     )
+    explanation = (
+        "The fingerprint is the SHA-256 of this record's canonical JSON snapshot (sorted keys, "
+        "no insignificant white space, UTF-8), stored with the decision. "
+        "`manage.py verify_record` recomputes it; see the auditor's guide."
+    )
+    if head:
+        explanation += (
+            " The audit chain head is the last link of the portal's keyed audit hash chain once "
+            "everything up to the decision was linked; `verify_record` and `verify_audit "
+            "--records` check that the chain still holds that link with that MAC."
+        )
     return [
         Paragraph(esc(title), st["title"]),
         Paragraph(esc(_release_label(release)), st["subtitle"]),
@@ -169,12 +188,7 @@ def _cover(document: dict, draft: bool) -> list:
         Spacer(1, 4 * mm),
         kv_table(rows),
         Spacer(1, 4 * mm),
-        p(
-            "The fingerprint is the SHA-256 of this record's canonical JSON snapshot (sorted keys, "
-            "no insignificant white space, UTF-8), stored with the decision. "
-            "`manage.py verify_record` recomputes it; see the auditor's guide.",
-            st["small"],
-        ),
+        p(explanation, st["small"]),
     ]
 
 
@@ -287,4 +301,4 @@ def render_record_pdf(document: dict[str, Any], *, draft: bool = False) -> bytes
     return buffer.getvalue()
 
 
-__all__ = ["register_fonts", "render_record_pdf"]
+__all__ = ["chain_head_text", "register_fonts", "render_record_pdf"]

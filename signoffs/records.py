@@ -8,6 +8,12 @@ with the decision, in the same transaction, and its SHA-256 is the record's fing
 PDF is rendered only from that stored JSON, so it re-renders to the same bytes, then sealed
 (PAdES) and stored once with its SHA-256: a ready record never changes. A reopen and a new
 decision make a new record.
+
+Format 2 adds the audit chain head (``audit_chain_head``: the last link's seq and MAC, after
+everything up to the decision was linked), so each record is an anchor of the audit hash chain
+kept outside the chain's table; format-1 documents have no head and still load and render.
+Every hand-out of a record (sealed or DRAFT) and of a release export is an ``AuditEvent`` of
+kind ``record_download`` (``download_audit``).
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ import json
 import logging
 from typing import Any
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from reportlab.platypus.doctemplate import LayoutError
 
+from checklist.audit import audit_record
+from checklist.chain import chain_head, chain_pending
 from checklist.models import Release
+from checklist.models_audit import AuditEvent, AuditKind
 
 from .changes import release_changes_since, review_opened_at
 from .choices import RecordState
@@ -36,7 +45,7 @@ from .signing_cert import SealError, seal_pdf
 
 logger = logging.getLogger(__name__)
 
-DOCUMENT_FORMAT = 1
+DOCUMENT_FORMAT = 2  # 2: the audit chain head at the decision (format 1 had none)
 AUDIT_LIMIT = 500
 # What a render can fail with: recorded on the record as its failure reason (and retried from
 # the admin). Database errors are not caught here: the task retries on those.
@@ -133,10 +142,15 @@ def _audit(release: Release, opened: datetime.datetime | None) -> tuple[list[dic
 
 
 def record_document(
-    *, release: Release, decision: Signature | None, as_of: datetime.datetime
+    *,
+    release: Release,
+    decision: Signature | None,
+    as_of: datetime.datetime,
+    chain: dict | None = None,
 ) -> dict[str, Any]:
     """The release as the record freezes it. Every time in it comes from stored data: the
-    decision's own time for a record, the moment of the request for a draft."""
+    decision's own time for a record, the moment of the request for a draft. ``chain`` is the
+    audit chain head ({"seq", "mac"}) at the decision; a draft has none."""
     snapshot = release_snapshot(release)
     opened = review_opened_at(release)
     audit, truncated = _audit(release, opened)
@@ -196,6 +210,7 @@ def record_document(
         "signoffs": _signoffs(release),
         "audit": audit,
         "audit_truncated": truncated,
+        "audit_chain_head": chain,
     }
 
 
@@ -212,8 +227,17 @@ def record_create(*, release: Release, signature: Signature, by) -> DecisionReco
     """Freeze the decided release as the record's document and fingerprint, in the caller's
     transaction (the decision's), and queue its rendering once that transaction commits. A
     broker that is down does not undo the decision: the record stays pending and the admin's
-    retry queues it again."""
-    document = record_document(release=release, decision=signature, as_of=signature.signed_at)
+    retry queues it again.
+
+    First every audit row up to the decision (the signature, its event, the release's history)
+    is linked into the audit hash chain and the chain's head goes into the document: the sealed
+    record then anchors the chain, so a chain rewritten or truncated before the decision is
+    detected without an anchor file. On PostgreSQL the sweep's advisory lock is held until the
+    decision commits, so no other sweep can move the head meanwhile (decisions are rare)."""
+    chain_pending()
+    document = record_document(
+        release=release, decision=signature, as_of=signature.signed_at, chain=chain_head()
+    )
     record = DecisionRecord(
         release=release,
         signature=signature,
@@ -316,13 +340,39 @@ def draft_pdf(*, release: Release) -> bytes:
     return render_record_pdf(dict(document, fingerprint=snapshot_sha256(document)), draft=True)
 
 
-def download_log(*, user, obj: models.Model, message: str) -> LogEntry:
-    """Put a download in the admin's action log: who (the user), when (the entry's time), which
-    record (the object), and what was handed out (the message)."""
-    return LogEntry.objects.log_actions(
-        user_id=user.pk,
-        queryset=[obj],
-        action_flag=CHANGE,
-        change_message=message,
-        single_object=True,
+def record_chain_head(record: DecisionRecord) -> dict | None:
+    """The audit chain head the record's stored document keeps; None for a format-1 document
+    (written before heads were embedded). Refused when the document no longer matches the
+    record's fingerprint: a head read from an altered document would prove nothing."""
+    head = record_document_load(record).get("audit_chain_head")
+    return {"seq": int(head["seq"]), "mac": str(head["mac"])} if head else None
+
+
+def download_audit(
+    *,
+    request: HttpRequest,
+    release: Release,
+    obj: models.Model,
+    data: bytes,
+    what: str,
+    state: str,
+    fmt: str,
+    record: DecisionRecord | None = None,
+) -> AuditEvent:
+    """Record that a decision record or an export was handed out: who (the request's user),
+    when, from where, which release, and what exactly: the record (if any), its state
+    (``sealed``, ``draft`` or ``live`` for an export of the release as it is), the format, the
+    size and the SHA-256 of the bytes handed out, so a copy can be matched to its download."""
+    detail = {
+        "what": what,
+        "record": record.pk if record is not None else None,
+        "state": state,
+        "format": fmt,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),  # of the bytes handed out, not as stored
+    }
+    if record is not None:
+        detail["fingerprint"] = record.snapshot_sha256
+    return audit_record(
+        AuditKind.RECORD_DOWNLOAD, request=request, release=release, obj=obj, detail=detail
     )

@@ -1,12 +1,11 @@
+import hashlib
 import io
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from pypdf import PdfReader
 
-from checklist.models import Release
+from checklist.models_audit import AuditEvent
 from signoffs.choices import MemberRole
 from signoffs.models import DecisionRecord
 from signoffs.record_tasks import render_decision_record
@@ -56,12 +55,10 @@ def test_download_returns_the_stored_sealed_pdf_and_logs_it_when_user_may_see_re
     assert response["Content-Type"] == "application/pdf"
     assert "attachment" in response["Content-Disposition"]
     assert response.content == bytes(record.pdf)
-    entry = LogEntry.objects.get(
-        user=user,
-        content_type=ContentType.objects.get_for_model(DecisionRecord),
-        object_id=str(record.pk),
-    )
-    assert record.pdf_sha256 in entry.change_message and "Downloaded" in entry.change_message
+    event = AuditEvent.objects.get(kind="record_download", actor=user)
+    assert event.release_id == release.pk
+    assert (event.detail["record"], event.detail["state"]) == (record.pk, "sealed")
+    assert event.detail["sha256"] == record.pdf_sha256
 
 
 def test_download_and_draft_answer_404_when_user_is_not_granted_the_release(client, decided):
@@ -70,7 +67,7 @@ def test_download_and_draft_answer_404_when_user_is_not_granted_the_release(clie
     client.force_login(stranger)
     assert client.get(_download(record)).status_code == 404
     assert client.get(_draft(release)).status_code == 404
-    assert not LogEntry.objects.filter(user=stranger).exists()
+    assert not AuditEvent.objects.filter(kind="record_download").exists()
 
 
 def test_download_redirects_to_login_when_anonymous(client, decided):
@@ -95,10 +92,9 @@ def test_draft_download_is_watermarked_and_logged_when_any_release_is_requested(
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     pages = pdf_pages(response.content)
     assert pages and all("DRAFT" in page for page in pages)
-    entry = LogEntry.objects.get(
-        user=release.owner, content_type=ContentType.objects.get_for_model(Release)
-    )
-    assert entry.object_id == str(release.pk) and "DRAFT" in entry.change_message
+    event = AuditEvent.objects.get(kind="record_download", actor=release.owner)
+    assert event.release_id == release.pk and event.detail["state"] == "draft"
+    assert event.detail["sha256"] == hashlib.sha256(response.content).hexdigest()
 
 
 def test_release_page_links_the_draft_record_when_viewed(client, content):

@@ -2,7 +2,10 @@
 
 It checks, in order: the PDF's seal (PAdES) against the configured signing certificate as the
 only trust root; that a stored record has exactly this file's SHA-256; that the record's stored
-snapshot still hashes to its fingerprint; and that the fingerprint inside the PDF is that one.
+snapshot still hashes to its fingerprint; that the fingerprint inside the PDF is that one; and
+that the audit hash chain still holds the head the record embeds (the link with that sequence
+number and that MAC: a chain rewritten or truncated before the decision fails here; records
+written before heads were embedded, document format 1, say so and are not failed for it).
 It prints the release, the decision and the signers and OK — or names each mismatch and exits
 with status 1.
 """
@@ -18,7 +21,9 @@ from django.core.management.base import BaseCommand, CommandError
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
+from checklist.chain_anchors import head_problem
 from signoffs.models import DecisionRecord
+from signoffs.pdf import chain_head_text
 from signoffs.records import stored_fingerprint
 from signoffs.signing_cert import SealError, seal_check
 
@@ -34,7 +39,7 @@ def _pdf_fingerprint(data: bytes) -> str | None:
 
 
 class Command(BaseCommand):
-    help = "Verify a decision record PDF: seal, stored record, fingerprint."
+    help = "Verify a decision record PDF: seal, stored record, fingerprint, audit chain head."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the decision record PDF")
@@ -79,12 +84,29 @@ class Command(BaseCommand):
                     f"({record.snapshot_sha256})"
                 )
             self._describe(record, document)
+            problems += self._chain(document)
 
         if problems:
             for problem in problems:
                 self.stderr.write(f"MISMATCH: {problem}")
             raise CommandError(f"{path.name}: NOT verified ({len(problems)} problem(s))")
         self.stdout.write(self.style.SUCCESS(f"{path.name}: OK"))
+
+    def _chain(self, document: dict) -> list[str]:
+        """The audit chain head embedded at the decision, checked against the chain."""
+        head = document.get("audit_chain_head")
+        if not head:
+            self.stdout.write(
+                f"Audit chain head: not recorded (document format {document.get('format', 1)}, "
+                "written before records embedded it); not checked"
+            )
+            return []
+        text = chain_head_text(head)
+        problem = head_problem(head)
+        if problem is not None:
+            return [f"audit chain head at decision ({text}): {problem}"]
+        self.stdout.write(f"Audit chain head at decision: {text}: held by the audit chain")
+        return []
 
     def _describe(self, record: DecisionRecord, document: dict) -> None:
         release = document["snapshot"]["release"]
