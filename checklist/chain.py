@@ -18,6 +18,12 @@ sweep finds rows by an anti-join, so bulk writes that send no signals (simple-hi
 ``bulk_create_with_history`` in imports) are linked all the same, in one pass, without a query per
 row inside the import. The price, documented in docs/security.md: between a commit and its sweep
 (normally milliseconds) a row is protected by the triggers only, not yet by the chain.
+
+Purges: the retention purge (``checklist.retention``) deletes chained rows but never their links.
+It writes an ``AuditPurge`` marker listing exactly what it removed and links it itself, in its own
+transaction and with the key (``chain_link_purge``); the sweep never links a marker. ``verify``
+accepts a missing row only when a marker with a valid link after the row's link lists it, and
+reports a marker without a valid link as forged.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import hashlib
 import hmac
 import json
 from base64 import b64encode
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -37,7 +44,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save
 
-from .models_audit import AuditChainEntry
+from .models_audit import AuditChainEntry, AuditPurge
 
 GENESIS = "0" * 64
 LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising sweeps
@@ -63,8 +70,10 @@ def chained_models() -> list[type[Model]]:
         for m in apps.get_models()
         if m._meta.app_label in OUR_APPS and m.__name__.startswith("Historical")
     ]
-    found += [
-        apps.get_model(label) for label in FULLY_PROTECTED if label != "checklist.AuditChainEntry"
+    found += [  # the chain itself is not chained; purge markers are linked by the purge only
+        apps.get_model(label)
+        for label in FULLY_PROTECTED
+        if label not in ("checklist.AuditChainEntry", "checklist.AuditPurge")
     ]
     found += [apps.get_model(label) for label in FROZEN]
     return sorted(found, key=lambda m: m._meta.db_table)
@@ -152,6 +161,29 @@ def chain_pending(using: str = DEFAULT_DB_ALIAS) -> int:
     return added
 
 
+def chain_link_purge(marker: AuditPurge, using: str = DEFAULT_DB_ALIAS) -> AuditChainEntry:
+    """Link a purge's marker, after linking whatever is pending (the purge's own audit event
+    among it). Only inside the purge's transaction: a marker is linked with the key when it is
+    written, or never — the sweep does not link markers, so one written later is a forgery."""
+    if not connections[using].in_atomic_block:
+        raise RuntimeError("A purge marker is linked inside the purge's own transaction.")
+    chain_pending(using)
+    _lock(using)  # held to the end of the transaction, like the sweep's
+    last = AuditChainEntry.objects.using(using).order_by("-seq").first()
+    seq, prev = (last.seq + 1, last.mac) if last else (1, GENESIS)
+    table = AuditPurge._meta.db_table
+    row = AuditPurge.objects.using(using).filter(pk=marker.pk).values(*_columns(AuditPurge)).get()
+    content = content_sha256(row)
+    return AuditChainEntry.objects.using(using).create(
+        seq=seq,
+        table=table,
+        row_pk=marker.pk,
+        content_sha256=content,
+        prev_mac=prev,
+        mac=link_mac(seq, table, marker.pk, content, prev),
+    )
+
+
 def _sweep_after_commit(using: str) -> None:
     chain_pending(using)
 
@@ -191,12 +223,86 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"entry {self.seq}: {self.message}"
+        return f"entry {self.seq}: {self.message}" if self.seq else self.message
+
+
+def _purged_ranges(purged) -> list[tuple[str, int, int]]:
+    """A marker's (table, first key, last key) runs; nothing for a malformed (forged) one."""
+    try:
+        return [(str(t), int(lo), int(hi)) for t, runs in purged.items() for lo, hi in runs]
+    except (AttributeError, TypeError, ValueError):
+        return []
+
+
+class _Purged:
+    """What the purge markers account for. Genuine markers (a valid link, the row unchanged since)
+    cover a row listed in them when linked after it; they are held as sorted key ranges per table,
+    not as keys, so memory grows with the purges' ranges, not their rows. Markers that are not
+    genuine cover nothing; they are kept only to name them when a row they list is missing."""
+
+    def __init__(self) -> None:
+        self._ranges: dict[str, list[tuple[int, int, int]]] = {}
+        self._starts: dict[str, list[int]] = {}
+        self.false: list[tuple[str, list[tuple[str, int, int]]]] = []
+
+    def add(self, marker_seq: int, purged) -> None:
+        for table, lo, hi in _purged_ranges(purged):
+            self._ranges.setdefault(table, []).append((lo, hi, marker_seq))
+
+    def done(self) -> _Purged:
+        for table, ranges in self._ranges.items():
+            ranges.sort()
+            self._starts[table] = [lo for lo, _, _ in ranges]
+        return self
+
+    def covers(self, table: str, row_pk: int, link_seq: int) -> bool:
+        ranges = self._ranges.get(table)
+        if not ranges:
+            return False
+        at = bisect_right(self._starts[table], row_pk) - 1  # a key is purged once: no overlaps
+        return at >= 0 and ranges[at][1] >= row_pk and ranges[at][2] > link_seq
+
+    def claimed_by(self, table: str, row_pk: int) -> str:
+        for who, ranges in self.false:
+            if any(t == table and lo <= row_pk <= hi for t, lo, hi in ranges):
+                return f" (listed by {who})"
+        return ""
+
+
+def _purges(using: str) -> _Purged:
+    """Every purge marker, sorted into genuine and not. Where a marker's link stands in the
+    chain is checked by the walk, like any other link."""
+    purged = _Purged()
+    table = AuditPurge._meta.db_table
+    linked: set[int] = set()
+    for link in AuditChainEntry.objects.using(using).filter(table=table).order_by("seq"):
+        linked.add(link.row_pk)
+        own = link_mac(link.seq, link.table, link.row_pk, link.content_sha256, link.prev_mac)
+        row = AuditPurge.objects.using(using).filter(pk=link.row_pk).values(*_columns(AuditPurge))
+        row = row.first()
+        if row is None:
+            continue
+        if hmac.compare_digest(link.mac, own) and content_sha256(row) == link.content_sha256:
+            purged.add(link.seq, row["purged"])
+        else:
+            who = f"purge marker #{link.row_pk}, which does not match its link, entry {link.seq}"
+            purged.false.append((f"{who}: altered or forged", _purged_ranges(row["purged"])))
+    for pk, rows in (
+        AuditPurge.objects.using(using).exclude(pk__in=linked).values_list("pk", "purged")
+    ):
+        purged.false.append(
+            (f"purge marker #{pk}, which has no link: forged", _purged_ranges(rows))
+        )
+    return purged.done()
 
 
 def verify(anchor: dict | None = None, using: str = DEFAULT_DB_ALIAS) -> tuple[int, Problem | None]:
-    """Walk the chain from the start; return (links checked, the first problem or None)."""
-    by_table = {model._meta.db_table: model for model in chained_models()}
+    """Walk the chain from the start; return (links checked, the first problem or None).
+
+    A row that is gone is a deletion unless a purge marker, linked after the row's link with a
+    valid MAC and unchanged since, lists it; a marker that has no link is a forgery."""
+    by_table = {model._meta.db_table: model for model in [*chained_models(), AuditPurge]}
+    purged = _purges(using)
     expected_seq, prev = 1, GENESIS
     checked = 0
     for link in AuditChainEntry.objects.using(using).order_by("seq").iterator(chunk_size=2000):
@@ -216,13 +322,23 @@ def verify(anchor: dict | None = None, using: str = DEFAULT_DB_ALIAS) -> tuple[i
             return checked, Problem(link.seq, f"{where}: not a chained table")
         row = model._default_manager.using(using).filter(pk=link.row_pk).values(*_columns(model))
         row = row.first()
-        if row is None:
-            return checked, Problem(link.seq, f"{where}: the row was deleted")
-        if content_sha256(row) != link.content_sha256:
+        if row is None and not purged.covers(link.table, link.row_pk, link.seq):
+            claim = purged.claimed_by(link.table, link.row_pk)
+            return checked, Problem(link.seq, f"{where}: the row was deleted{claim}")
+        if row is not None and content_sha256(row) != link.content_sha256:
             return checked, Problem(link.seq, f"{where}: the row was changed")
         prev = link.mac
         expected_seq += 1
         checked += 1
+    markers = AuditChainEntry.objects.using(using).filter(table=AuditPurge._meta.db_table)
+    forged = AuditPurge.objects.using(using).exclude(pk__in=markers.values("row_pk"))
+    forged = forged.order_by("pk").first()
+    if forged is not None:
+        return checked, Problem(
+            0,
+            f"{AuditPurge._meta.db_table} #{forged.pk}: a purge marker with no link "
+            "(written without the key: forged)",
+        )
     if anchor is not None:
         seq, mac = int(anchor["seq"]), str(anchor["mac"])
         if seq > checked:

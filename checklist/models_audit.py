@@ -84,3 +84,32 @@ class AuditChainEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.table} {self.row_pk}"
+
+
+class AuditPurge(models.Model):
+    """One retention purge's marker: exactly which rows it removed (per table, sorted ranges of
+    primary keys), the cutoff it applied, when, and its ``purge`` audit event. Written and linked
+    into the hash chain by the purge itself, in its own transaction and with the key; the sweep
+    never links a marker, so ``verify_audit`` treats one without a valid link as forged, and a
+    chained row that is missing as deleted unless a marker linked after it lists it.
+    Append-only, like the rows it accounts for."""
+
+    at = models.DateTimeField(default=timezone.now, help_text="Server time, UTC.")
+    cutoff = models.DateTimeField(help_text="Records whose retention clock started before this.")
+    event = models.ForeignKey(
+        AuditEvent,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        help_text="The purge's audit event (who ran it, which releases, counts per table).",
+    )
+    purged = models.JSONField(
+        default=dict, help_text='Per table, the purged primary keys as ranges: {"t": [[1, 9]]}.'
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "audit purge marker"
+
+    def __str__(self) -> str:
+        return f"Purge {self.at:%Y-%m-%d %H:%M:%S} (before {self.cutoff:%Y-%m-%d})"

@@ -3,8 +3,8 @@ changes must not obscure previously recorded information).
 
 What is protected, on PostgreSQL and on SQLite alike:
 
-- every history table (``Historical*``, including the many-to-many snapshots), signature events
-  and audit events: no UPDATE, no DELETE;
+- every history table (``Historical*``, including the many-to-many snapshots), signature events,
+  audit events, the hash chain and the purge markers: no UPDATE, no DELETE;
 - signatures: no DELETE, no UPDATE of any column except ``state`` (valid → stale/revoked is a
   new state, recorded as a signature event);
 - decision records: no DELETE; the release, signature, snapshot, fingerprint and creation time
@@ -34,7 +34,12 @@ CONTROL_TABLE = "dcmms_trigger_control"
 PG_SETTING = "dcmms.allow_purge"
 PG_FUNCTION = "dcmms_append_only"
 OUR_APPS = {"checklist", "risks", "signoffs"}
-FULLY_PROTECTED = ("signoffs.SignatureEvent", "checklist.AuditEvent", "checklist.AuditChainEntry")
+FULLY_PROTECTED = (
+    "signoffs.SignatureEvent",
+    "checklist.AuditEvent",
+    "checklist.AuditChainEntry",
+    "checklist.AuditPurge",
+)
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,13 @@ def _local_audit_chain_key() -> str:
 
 AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _local_audit_chain_key()
 AUDIT_ANCHOR_PATH = Path(env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit_anchor.json")))
+# Retention (checklist.retention, `manage.py purge_records`): a release's records and their audit
+# trail are kept this many years after its final decision (or last change); never fewer than 7.
+RETENTION_YEARS = env.int("RETENTION_YEARS", default=7)
+if RETENTION_YEARS < 7:
+    raise environ.ImproperlyConfigured(
+        f"RETENTION_YEARS={RETENTION_YEARS}: compliance records are kept at least 7 years."
+    )
 
 # ---------------------------------------------------------------- celery
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
