@@ -132,3 +132,25 @@ def test_audit_admin_is_read_only_when_superuser_tries_to_change_or_delete(admin
     assert admin_client.get(reverse("admin:checklist_auditevent_add")).status_code == 403
     event.refresh_from_db()
     assert (event.username, event.kind) == ("dana", "login")
+
+
+def test_purge_markers_are_listed_read_only_when_superuser_opens_them(admin_client):
+    from django.utils import timezone
+
+    from checklist.models_audit import AuditPurge
+
+    event = audit_record("purge", username="ops")
+    marker = AuditPurge.objects.create(
+        cutoff=timezone.now(), event=event, purged={"checklist_item": [[1, 9]]}
+    )
+
+    listing = admin_client.get(reverse("admin:checklist_auditpurge_changelist"))
+    change = reverse("admin:checklist_auditpurge_change", args=[marker.pk])
+    page = admin_client.get(change)
+    delete = reverse("admin:checklist_auditpurge_delete", args=[marker.pk])
+
+    assert listing.status_code == 200 and f'href="{change}"' in listing.content.decode()
+    assert "checklist_item" in page.content.decode()
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert admin_client.get(reverse("admin:checklist_auditpurge_add")).status_code == 403
+    assert AuditPurge.objects.filter(pk=marker.pk).exists()
