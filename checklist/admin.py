@@ -5,10 +5,8 @@ is recorded in the history with the request's user."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -17,7 +15,6 @@ from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator
 
 from signoffs.admin_views import gate_html, signoff_matrix_html
 from signoffs.dashboard_views import dashboard_view
@@ -34,10 +31,11 @@ from .admin_base import (
     owner_display,
     pass_fail,
     status_badge,
+    visible_ids,
 )
 from .choices import ItemKind, ItemStatus
 from .models import Item, Release, Section
-from .permissions import item_editable_fields, visible_releases
+from .permissions import item_editable_fields
 from .services import items_set_status
 from .summary import SummaryRow
 
@@ -374,6 +372,12 @@ class SectionAdmin(AuditedAdmin):
 
 
 # ---------------------------------------------------------------- item
+def _chosen_release(request: HttpRequest) -> int | None:
+    """The release the item list is filtered to, if one is."""
+    value = request.GET.get("release__id__exact", "")
+    return int(value) if value.isdigit() else None
+
+
 class SectionTreeFilter(admin.SimpleListFilter):
     """A section and everything under it (choosing '2' also shows 2.1, 2.2 …). With a release
     chosen, only that release's sections are offered."""
@@ -382,21 +386,41 @@ class SectionTreeFilter(admin.SimpleListFilter):
     parameter_name = "section_tree"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        sections = (
-            Section.objects.filter(release__in=visible_releases(request.user))
-            .select_related("release")
-            .order_by("release", "order")
+        sections = Section.objects.filter(release_id__in=visible_ids(request)).order_by(
+            "release", "order"
         )
-        release = request.GET.get("release__id__exact")
-        if release and release.isdigit():
-            return [(s.pk, str(s)) for s in sections.filter(release_id=release)]
-        return [(s.pk, f"{s.release.version} · {s}") for s in sections]
+        release = _chosen_release(request)
+        if release is not None:
+            rows = sections.filter(release_id=release).values_list("pk", "number", "title")
+            return [(pk, f"{number} {title}".strip()) for pk, number, title in rows]
+        rows = sections.values_list("pk", "number", "title", "release__version")
+        return [
+            (pk, f"{version} · {f'{number} {title}'.strip()}")
+            for pk, number, title, version in rows
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if not value or not value.isdigit():
             return queryset
         return queryset.filter(Q(section_id=value) | Q(section__parent_id=value))
+
+
+class OwnerFilter(admin.RelatedOnlyFieldListFilter):
+    """The people who own items of the chosen release (of every release the user may see when
+    none is chosen): asked of one release's items, not of every item the user may see."""
+
+    def field_choices(self, field, request: HttpRequest, model_admin) -> list[tuple]:
+        items = Item.objects.filter(release_id__in=visible_ids(request))
+        release = _chosen_release(request)
+        if release is not None:
+            items = items.filter(release_id=release)
+        owners = items.filter(owner__isnull=False).values("owner_id").distinct()
+        return field.get_choices(
+            include_blank=False,
+            limit_choices_to={"pk__in": owners},
+            ordering=self.field_admin_ordering(field, request, model_admin),
+        )
 
 
 class TargetFilter(admin.SimpleListFilter):
@@ -423,59 +447,32 @@ class TargetFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _plain_decimal(value: Decimal) -> str:
-    """350.000000 → '350', 0.500000 → '0.5' (never exponent notation)."""
-    return format(value.normalize(), "f")
-
-
-class ItemChangelistForm(forms.ModelForm):
-    """The row form of the item changelist: status and actual, in narrow inputs."""
-
-    class Meta:
-        model = Item
-        fields = ("status", "actual_value", "actual_unit", "actual_text")
-        widgets = {
-            "actual_value": forms.NumberInput(attrs={"style": "width:7em", "step": "any"}),
-            "actual_unit": forms.TextInput(attrs={"size": 8}),
-            "actual_text": forms.TextInput(attrs={"size": 16}),
-        }
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        value = self.initial.get("actual_value")
-        if isinstance(value, Decimal):
-            self.initial["actual_value"] = _plain_decimal(value)
-
-
 @admin.register(Item)
 class ItemAdmin(AuditedAdmin):
-    """The checklist, one row per item: status and actual are edited in place, statuses in
-    bulk through the actions (each item saved, so each gets its own history entry). Pass/fail
-    is computed from target and actual, never typed."""
+    """The checklist, one row per item, in the columns its readers use: the item, its section,
+    status, owner, due date, target, actual and pass/fail (and the release while the list is
+    not filtered to one). Statuses change in bulk through the actions (each item saved, so each
+    gets its own history entry); status, actual and evidence on the item's page. Pass/fail is
+    computed from target and actual, never typed."""
 
     list_display = (
         "item_text",
         "release__version",
         "section",
-        "kind",
         "status_badge",
-        "status",
         "owner_column",
         "due_date",
         "target_column",
-        "actual_value",
-        "actual_unit",
-        "actual_text",
+        "actual_column",
         "pass_fail_column",
     )
     list_display_links = ("item_text",)
-    list_editable = ("status", "actual_value", "actual_unit", "actual_text")
     list_filter = (
         "release",
         SectionTreeFilter,
         "status",
         "kind",
-        ("owner", admin.RelatedOnlyFieldListFilter),
+        ("owner", OwnerFilter),
         TargetFilter,
     )
     search_fields = (
@@ -490,6 +487,8 @@ class ItemAdmin(AuditedAdmin):
         "section__title",
     )
     list_select_related = ("release", "section", "owner")
+    # The unfiltered total would be a second count over every item the user may see.
+    show_full_result_count = False
     autocomplete_fields = ("release", "section", "parent", "owner")
     readonly_fields = ("pass_fail_column", "source_line")
     fieldsets = (
@@ -514,8 +513,16 @@ class ItemAdmin(AuditedAdmin):
     actions = ("mark_complete", "mark_in_progress", "mark_blocked", "mark_at_risk")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
-        return super().get_changelist_form(request, form=ItemChangelistForm, **kwargs)
+    def get_list_display(self, request: HttpRequest) -> tuple:
+        # Filtered to one release, a release column would repeat the same version on every row.
+        if _chosen_release(request) is not None:
+            return tuple(name for name in self.list_display if name != "release__version")
+        return self.list_display
+
+    def get_list_select_related(self, request: HttpRequest) -> tuple:
+        if _chosen_release(request) is not None:
+            return ("section", "owner")
+        return self.list_select_related
 
     def _editable_fields(self, request: HttpRequest, obj: Item) -> tuple[str, ...] | None:
         """item_editable_fields, asked once per item and request: the admin asks the same
@@ -527,7 +534,7 @@ class ItemAdmin(AuditedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
         """Managers change any item of their releases; an item's owner changes their own
-        item's status, actual and evidence (on its page, not in the changelist)."""
+        item's status, actual and evidence (on its page)."""
         if super().has_change_permission(request, obj):
             return True
         return obj is not None and bool(self._editable_fields(request, obj))
@@ -542,11 +549,11 @@ class ItemAdmin(AuditedAdmin):
     @admin.display(description="Item", ordering="text")
     def item_text(self, obj: Item) -> str:
         label = f"{obj.key}: {obj.text}" if obj.key else obj.text
-        prefix = "↳ " if obj.parent_id else ""
-        return prefix + Truncator(label).chars(90)
+        if len(label) > 90:
+            label = label[:89] + "…"
+        return ("↳ " if obj.parent_id else "") + label
 
-    # "Current status": the editable "Status" column sits beside it.
-    @admin.display(description="Current status", ordering="status")
+    @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Item) -> SafeString:
         return status_badge(obj.status)
 
@@ -557,6 +564,10 @@ class ItemAdmin(AuditedAdmin):
     @admin.display(description="Target")
     def target_column(self, obj: Item) -> str:
         return obj.target_display or EMPTY
+
+    @admin.display(description="Actual")
+    def actual_column(self, obj: Item) -> str:
+        return obj.actual_display or EMPTY
 
     @admin.display(description="Pass/fail", ordering="target_met")
     def pass_fail_column(self, obj: Item) -> SafeString:

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # overload: 503 + Retry-After before any session, query or write (dcmms_release/shedding.py)
+    "dcmms_release.shedding.LoadSheddingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,9 +137,10 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 
 # ---------------------------------------------------------------- security
 # docs/security.md maps each setting here to its requirement (ASVS 4.0.3 L2, 21 CFR Part 11).
-# Passwords: Argon2id first; length 12..128, common-password list, no composition rules.
+# Passwords: Argon2id first (OWASP minimum m=19 MiB, t=2, p=1; older Argon2 hashes are upgraded at
+# sign-in); length 12..128, common-password list, no composition rules.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "dcmms_release.security.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
@@ -198,6 +201,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+# Load shedding (shedding.py), per process: requests worked on at once (0 = no bound; with
+# gunicorn gthread, fewer than the threads), how long one waits for a slot, how old a request
+# stamped by the proxy (X-Request-Start) may be; a refused one gets 503 and Retry-After.
+SHED_MAX_IN_FLIGHT = env.int("SHED_MAX_IN_FLIGHT", default=2)
+SHED_QUEUE_TIMEOUT_MS = env.int("SHED_QUEUE_TIMEOUT_MS", default=1000)
+SHED_MAX_QUEUE_AGE_MS = env.int("SHED_MAX_QUEUE_AGE_MS", default=2000)
+SHED_RETRY_AFTER_SECONDS = env.int("SHED_RETRY_AFTER_SECONDS", default=5)
 
 
 def _local_audit_chain_key() -> str:

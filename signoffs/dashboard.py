@@ -2,10 +2,11 @@
 
 Every figure is aggregated in the database: the number of queries does not grow with the number
 of items, risks or action items (lists shown on the page are capped and say how many more there
-are). The readiness trend and the burndown are reconstructed from the items' audit history in
-one query: each history record is the state of one item from that moment on, so replaying them
-in time order gives, at the end of each day, how many items were complete and how many story
-points were still open.
+are). The readiness trend and the burndown are reconstructed from the items' audit history:
+each history record is the state of one item from that moment on, so replaying them in time
+order gives, at the end of each day, how many items were complete and how many story points were
+still open. The database does that replay as per-day sums (one query), and the dashboard keeps
+the result in the cache until the release's history grows.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When, Window
+from django.db.models.functions import Coalesce, Lag, TruncDate
 from django.utils import timezone
 
 from checklist.choices import ItemKind, ItemStatus
@@ -34,6 +37,7 @@ ACTIONS_SHOWN = 50
 MY_ROWS_SHOWN = 25
 CHANGES_SHOWN = 50
 TREND_DAYS = 60
+TREND_CACHE_SECONDS = 24 * 60 * 60  # keys change with the history; this only frees old ones
 # High first: the heat map reads from the top-left corner (high impact, high probability).
 LEVELS_DOWN = (Level.HIGH, Level.MEDIUM, Level.LOW)
 
@@ -241,54 +245,119 @@ class Burndown:
     start_points: int
 
 
-def _history_rows(release: Release) -> list[tuple]:
-    return list(
+# The four running totals of the trend, as SQL over one history record: what the item adds to
+# (complete, counted, story points open, story points in all) from that moment on. A removal
+# adds nothing; group headings are not counted; only tasks carry story points.
+_LIVE = ~Q(history_type="-")
+_COUNTED = _LIVE & ~Q(kind=ItemKind.GROUP)
+_DONE = Q(status=ItemStatus.COMPLETE)
+_TASK = _LIVE & Q(kind=ItemKind.TASK)
+_TASK_POINTS = Coalesce(F("points"), Value(0))
+TREND_TOTALS = ("complete", "total", "points_open", "points_total")
+
+
+class _LocalDate(TruncDate):
+    """The date of a moment in the current time zone. On SQLite in UTC it is the first ten
+    characters of the stored text ('2026-11-29 09:52:03.123456'): Django's own SQLite version
+    calls a Python function for every row, which costs more than the rest of the query."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if self.get_tzname() != "UTC":
+            return self.as_sql(compiler, connection)
+        sql, params = compiler.compile(self.lhs)
+        return f"substr({sql}, 1, 10)", params
+
+
+def _int_case(condition: Q, then: Any) -> Case:
+    return Case(When(condition, then=then), default=Value(0), output_field=IntegerField())
+
+
+def _weights() -> dict[str, Case]:
+    return {
+        "complete": _int_case(_COUNTED & _DONE, Value(1)),
+        "total": _int_case(_COUNTED, Value(1)),
+        "points_open": _int_case(_TASK & ~_DONE, _TASK_POINTS),
+        "points_total": _int_case(_TASK, _TASK_POINTS),
+    }
+
+
+def daily_totals(release: Release) -> dict[datetime.date, tuple[int, int, int, int]]:
+    """Per day of the items' history (in the current time zone): the trend's four totals at the
+    end of that day. One query, aggregated in the database: each history record adds its weight
+    minus the weight of the item's previous record (a window over the item's records in time
+    order), and the differences are summed per day; the running sum gives each day's totals. The
+    same figures as replaying every record in time order, without reading the records."""
+    order = [F("history_date").asc(), F("history_id").asc()]
+    columns: dict[str, Any] = {}
+    for name, weight in _weights().items():
+        columns[f"w_{name}"] = weight
+        columns[f"was_{name}"] = Window(
+            Lag(weight, default=Value(0)), partition_by=[F("id")], order_by=order
+        )
+    records = (
         Item.history.filter(release_id=release.pk)
-        .order_by("history_date", "history_id")
-        .values_list("id", "history_date", "history_type", "status", "kind", "points")
+        .annotate(on_day=_LocalDate("history_date"), **columns)
+        .values("on_day", *columns)
+        .order_by()
     )
+    sql, params = records.query.sql_with_params()
+    sums = ", ".join(f"SUM(w_{name} - was_{name})" for name in TREND_TOTALS)
+    # A window cannot be aggregated in the same SELECT: sum its rows in an outer query.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT on_day, {sums} FROM ({sql}) AS changes GROUP BY on_day ORDER BY on_day",
+            params,
+        )
+        rows = cursor.fetchall()
+    totals = [0, 0, 0, 0]
+    ends: dict[datetime.date, tuple[int, int, int, int]] = {}
+    for day, *changes in rows:
+        if not isinstance(day, datetime.date):  # SQLite answers the date as text
+            day = datetime.date.fromisoformat(str(day))
+        for index, change in enumerate(changes):
+            totals[index] += int(change or 0)
+        ends[day] = (totals[0], totals[1], totals[2], totals[3])
+    return ends
 
 
-def _weight(status: str, kind: str, points: int | None) -> tuple[int, int, int, int]:
-    """What one item adds to (complete, counted, points open, points in all)."""
-    counted = kind != ItemKind.GROUP
-    done = status == ItemStatus.COMPLETE
-    task_points = (points or 0) if kind == ItemKind.TASK else 0
-    return (
-        int(counted and done),
-        int(counted),
-        0 if done else task_points,
-        task_points,
+def daily_totals_cached(release: Release) -> dict[datetime.date, tuple[int, int, int, int]]:
+    """``daily_totals``, kept in Django's cache under the release's history stamp (how many
+    history records its items have and the newest one's id: one indexed aggregate query).
+    Any change to an item writes a history record, so a changed release gets a new key and the
+    figures are computed again; an unchanged one costs the stamp query alone."""
+    stamp = Item.history.filter(release_id=release.pk).aggregate(
+        records=Count("history_id"), newest=Max("history_id")
     )
+    if not stamp["records"]:
+        return {}
+    key = (
+        f"dashboard:daily-totals:v1:{release.pk}:{stamp['records']}:{stamp['newest']}:"
+        f"{timezone.get_current_timezone_name()}"
+    )
+    ends = cache.get(key)
+    if ends is None:
+        ends = daily_totals(release)
+        cache.set(key, ends, timeout=TREND_CACHE_SECONDS)
+    return ends
 
 
 def readiness_trend(
-    release: Release, *, today: datetime.date | None = None, days: int = TREND_DAYS
+    release: Release,
+    *,
+    today: datetime.date | None = None,
+    days: int = TREND_DAYS,
+    ends: dict[datetime.date, tuple[int, int, int, int]] | None = None,
 ) -> Trend:
-    """Items complete (and items counted) at the end of each day, replayed from the items'
-    history; group headings are not counted, as in the status summary. One query; the replay
-    keeps running totals, so it is linear in the number of history records."""
+    """Items complete (and items counted) at the end of each day, from the items' history;
+    group headings are not counted, as in the status summary. ``ends`` are the per-day totals
+    (``daily_totals``, one query, when not given). A day with no change carries the day
+    before over."""
     today = today or timezone.localdate()
-    rows = _history_rows(release)
-    if not rows:
+    if ends is None:
+        ends = daily_totals(release)
+    if not ends:
         return Trend(days=[])
-    weights: dict[int, tuple[int, int, int, int]] = {}
-    totals = [0, 0, 0, 0]
-    ends: dict[datetime.date, tuple[int, int, int, int]] = {}
-    current: datetime.date | None = None
-    for item_id, when, history_type, status, kind, points in rows:
-        day = timezone.localdate(when)
-        if current is not None and day != current:
-            ends[current] = tuple(totals)
-        current = day
-        old = weights.pop(item_id, (0, 0, 0, 0))
-        new = (0, 0, 0, 0) if history_type == "-" else _weight(status, kind, points)
-        if history_type != "-":
-            weights[item_id] = new
-        for index in range(4):
-            totals[index] += new[index] - old[index]
-    ends[current] = tuple(totals)
-
+    current = max(ends)
     first = max(min(ends), today - datetime.timedelta(days=days - 1))
     points: list[DayPoint] = []
     last = next((ends[d] for d in sorted(ends, reverse=True) if d < first), (0, 0, 0, 0))
@@ -441,7 +510,7 @@ def release_dashboard(
 ) -> Dashboard:
     """Every figure of the release's dashboard for ``user``, whose last visit was ``since``."""
     today = today or timezone.localdate()
-    trend = readiness_trend(release, today=today)
+    trend = readiness_trend(release, today=today, ends=daily_totals_cached(release))
     summary = release_full_summary(release)
     return Dashboard(
         release=release,

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from checklist.models_audit import AuditEvent
+from checklist.models_audit import AuditEvent, AuditPurge
 from signoffs.choices import MemberRole, SignatureMeaning
 from signoffs.models import DecisionRecord, ReleaseMember, ReminderDispatch, Signature
 from tests.factories import (
@@ -66,6 +66,11 @@ MAKERS = {
         recipient=UserFactory(), release=ReleaseFactory(), date=timezone.localdate()
     ),
     "checklist.AuditEvent": lambda: AuditEvent.objects.create(kind="login", username="dana"),
+    "checklist.AuditPurge": lambda: AuditPurge.objects.create(
+        cutoff=timezone.now(),
+        event=AuditEvent.objects.create(kind="purge", username="ops"),
+        purged={"checklist_item": [[1, 3]]},
+    ),
     "axes.AccessAttempt": lambda: AccessAttempt.objects.create(
         username="dana", ip_address="192.0.2.1", user_agent="", failures_since_start=1
     ),

@@ -134,3 +134,21 @@ def test_load_verify_finds_nothing_lost_when_every_save_is_stored(tmp_path):
         )
     )
     assert verify([str(log)], str(tmp_path / "v.json"))["lost"] == []
+
+
+def test_load_report_states_the_shedding_bound_when_the_server_had_one(outdir, tmp_path):
+    server = {
+        "workers": 3,
+        "threads": 8,
+        "worker_class": "gthread",
+        "rate_limit_per_minute": 100,
+        "shed_max_in_flight": 2,
+        "shed_queue_timeout_ms": 1000,
+        "shed_max_queue_age_ms": 2000,
+    }
+    (outdir / "server.json").write_text(json.dumps(server))
+    md = tmp_path / "performance.md"
+    report(outdir, tmp_path / "load.json", md)
+    text = md.read_text()
+    assert "gunicorn 3 workers × 8 threads (gthread), load shedding at 2 requests in flight" in text
+    assert "(503 after 1000 ms without a slot)" in text

@@ -11,6 +11,8 @@ from risks.choices import Level
 from signoffs.choices import CriterionKind, SignatureState
 from signoffs.dashboard import (
     burndown,
+    daily_totals,
+    daily_totals_cached,
     measurements,
     my_work,
     open_actions,
@@ -247,6 +249,128 @@ def test_burndown_ends_today_and_says_so_when_no_date_is_known(seed):
 def test_readiness_trend_counts_the_seed_complete_items_when_imported(seed):
     trend = readiness_trend(seed)
     assert (trend.days[-1].complete, trend.days[-1].total) == (2, 368)
+
+
+# ---------------------------------------------------------------- the trend: SQL against the replay
+def _replay(release, *, today, days=60):
+    """The reference: every history record replayed in time order in Python (what the
+    dashboard did before the database summed the changes per day). Returns (day, complete,
+    total, points open, points in all) per day, as ``readiness_trend`` does."""
+    records = Item.history.filter(release_id=release.pk).order_by("history_date", "history_id")
+    weights, totals, ends, current = {}, [0, 0, 0, 0], {}, None
+    for record in records:
+        day = timezone.localdate(record.history_date)
+        if current is not None and day != current:
+            ends[current] = tuple(totals)
+        current = day
+        old = weights.pop(record.id, (0, 0, 0, 0))
+        new = (0, 0, 0, 0)
+        if record.history_type != "-":
+            counted = record.kind != ItemKind.GROUP
+            done = record.status == ItemStatus.COMPLETE
+            points = (record.points or 0) if record.kind == ItemKind.TASK else 0
+            new = (int(counted and done), int(counted), 0 if done else points, points)
+            weights[record.id] = new
+        totals = [t + n - o for t, n, o in zip(totals, new, old, strict=True)]
+    if current is None:
+        return []
+    ends[current] = tuple(totals)
+    first = max(min(ends), today - datetime.timedelta(days=days - 1))
+    last = next((ends[d] for d in sorted(ends, reverse=True) if d < first), (0, 0, 0, 0))
+    out, day = [], first
+    while day <= max(today, current):
+        last = ends.get(day, last)
+        out.append((day, *last))
+        day += datetime.timedelta(days=1)
+    return out
+
+
+def _figures(trend):
+    return [(d.day, d.complete, d.total, d.points_open, d.points_total) for d in trend.days]
+
+
+def _varied_history_release():
+    """Ten days of changes around midnight: creations, status back and forth (several on one
+    day), a kind change (check → group → task), points changed and cleared, a removal, a task
+    re-opened after completion, and an item created and removed on the same day."""
+    release = ReleaseFactory()
+    section = SectionFactory(release=release)
+    day = lambda n, hour=12, minute=0: datetime.datetime.combine(  # noqa: E731
+        DAY1 + datetime.timedelta(days=n), datetime.time(hour, minute), tzinfo=datetime.UTC
+    )
+    checks = [_save(ItemFactory.build(section=section), day(0, 9)) for _ in range(4)]
+    task = _save(ItemFactory.build(section=section, task=True, points=8), day(0, 9))
+    other = _save(ItemFactory.build(section=section, task=True, points=None), day(0, 10))
+    group = _save(ItemFactory.build(section=section, kind=ItemKind.GROUP), day(0, 10))
+    _save(checks[0], day(1, 23, 50), status=ItemStatus.COMPLETE)
+    _save(checks[1], day(1, 23, 55), status=ItemStatus.IN_PROGRESS)
+    _save(checks[1], day(2, 0, 5), status=ItemStatus.COMPLETE)
+    _save(checks[1], day(2, 18), status=ItemStatus.BLOCKED)
+    _save(task, day(2, 18, 30), points=13)
+    _save(task, day(3, 1), status=ItemStatus.COMPLETE)
+    _save(checks[2], day(3, 4), kind=ItemKind.GROUP, status=ItemStatus.COMPLETE)
+    _save(checks[2], day(4, 20), kind=ItemKind.TASK, points=3)
+    _save(other, day(4, 21), points=5, status=ItemStatus.AT_RISK)
+    _save(group, day(5, 6), status=ItemStatus.COMPLETE)
+    _save(task, day(6, 22), status=ItemStatus.IN_PROGRESS)
+    _save(other, day(6, 22, 30), points=None)
+    checks[3]._history_date = day(7, 3)
+    checks[3].delete()
+    brief = _save(ItemFactory.build(section=section, complete=True), day(8, 8))
+    brief._history_date = day(8, 17)
+    brief.delete()
+    _save(checks[0], day(9, 23, 59), status=ItemStatus.NOT_STARTED)
+    return release
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/Los_Angeles"])
+@pytest.mark.parametrize(("window", "days_to_today", "distinct"), [(60, 12, 5), (4, 8, 2)])
+def test_readiness_trend_equals_the_replay_when_history_varies(
+    zone, window, days_to_today, distinct
+):
+    release = _varied_history_release()
+    today = DAY1 + datetime.timedelta(days=days_to_today)
+    with timezone.override(zone):
+        figures = _figures(readiness_trend(release, today=today, days=window))
+        assert figures == _replay(release, today=today, days=window)
+    assert len({f[1:] for f in figures}) >= distinct  # the figures do move over the days
+
+
+def test_readiness_trend_equals_the_replay_when_history_is_dated_after_today():
+    release = _varied_history_release()
+    today = DAY1 + datetime.timedelta(days=5)
+    figures = _figures(readiness_trend(release, today=today))
+    assert figures == _replay(release, today=today)
+    assert figures[-1][0] == DAY1 + datetime.timedelta(days=9)
+
+
+def test_readiness_trend_equals_the_replay_when_the_seed_is_imported_and_changed(seed):
+    items = list(Item.objects.filter(release=seed, kind=ItemKind.TASK)[:5])
+    for n, item in enumerate(items):
+        _save(item, timezone.now() + datetime.timedelta(minutes=n), status=ItemStatus.COMPLETE)
+    today = timezone.localdate()
+    assert _figures(readiness_trend(seed, today=today)) == _replay(seed, today=today)
+
+
+def test_dashboard_trend_is_cached_until_the_release_history_grows(django_assert_num_queries):
+    release = _varied_history_release()
+    today = DAY1 + datetime.timedelta(days=12)
+    first = daily_totals_cached(release)
+    with django_assert_num_queries(1):  # the history stamp; the totals come from the cache
+        again = daily_totals_cached(release)
+    assert again == first == daily_totals(release)
+    item = Item.objects.filter(release=release, kind=ItemKind.CHECK).first()
+    _save(item, _at(DAY1 + datetime.timedelta(days=11)), status=ItemStatus.COMPLETE)
+    trend = readiness_trend(release, today=today, ends=daily_totals_cached(release))
+    assert _figures(trend) == _replay(release, today=today)
+    assert trend.days[-1].complete == first[max(first)][0] + 1
+
+
+def test_dashboard_trend_cache_is_per_time_zone_when_zones_differ():
+    release = _varied_history_release()
+    with timezone.override("Asia/Kolkata"):
+        kolkata = daily_totals_cached(release)
+    assert daily_totals_cached(release) == daily_totals(release) != kolkata
 
 
 # ---------------------------------------------------------------- my work
