@@ -11,13 +11,23 @@ one and a broken chain cannot be re-computed.
 Which rows: every history row, signature events, audit events, and the parts of signatures and
 decision records that never change (the same columns the triggers freeze).
 
-When: lazily, by ``chain_pending()``, a sweep that links every protected row not yet linked, in
-table and key order. It is scheduled after the commit of any transaction that saved a protected
-row (``post_save``), and runs before every anchor export and in ``verify_audit --sweep``. The
-sweep finds rows by an anti-join, so bulk writes that send no signals (simple-history's
-``bulk_create_with_history`` in imports) are linked all the same, in one pass, without a query per
-row inside the import. The price, documented in docs/security.md: between a commit and its sweep
-(normally milliseconds) a row is protected by the triggers only, not yet by the chain.
+When: lazily, by ``chain_pending()``, a sweep that links protected rows not yet linked, in table
+and key order. Two kinds:
+
+- after the commit of a transaction that wrote protected rows, a *marked* sweep: every write
+  marks its table with the lowest primary key it wrote (``chain_mark``: ``post_save``,
+  simple-history's m2m-history signal, and the import's bulk writes, which mark whole tables),
+  and the sweep reads only those tables from those keys — a few index entries, whatever the
+  size of the history;
+- a *full* sweep (an anti-join of every chained table against the chain) every
+  ``AUDIT_CHAIN_SWEEP_MINUTES`` (beat task ``checklist.chain_sweep``), before every anchor export,
+  before a decision record freezes the head, in a retention purge and with
+  ``verify_audit --sweep``: it links whatever no transaction marked (a row inserted straight
+  into a table by someone with owner rights, a write path that sends no signal).
+
+The price, documented in docs/security.md: between a commit and its sweep (normally
+milliseconds; for an unmarked row, until the next full sweep) a row is protected by the
+triggers only, not yet by the chain.
 
 Purges: the retention purge (``checklist.retention``) deletes chained rows but never their links.
 It writes an ``AuditPurge`` marker listing exactly what it removed and links it itself, in its own
@@ -40,13 +50,15 @@ from uuid import UUID
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save
+from simple_history.signals import post_create_historical_m2m_records
 
 from .models_audit import AuditChainEntry, AuditPurge
 
 GENESIS = "0" * 64
+WHOLE_TABLE = 0  # a mark's floor when the keys written are unknown: sweep the whole table
 LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising sweeps
 FROZEN = {
     "signoffs.Signature": None,  # every column except state
@@ -123,8 +135,10 @@ def _lock(using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
-def chain_pending(using: str = DEFAULT_DB_ALIAS) -> int:
-    """Link every protected row that has no link yet; returns how many were linked."""
+def chain_pending(using: str = DEFAULT_DB_ALIAS, *, since: dict[str, int] | None = None) -> int:
+    """Link protected rows that have no link yet; returns how many were linked. Without
+    ``since``, every chained table (the full sweep); with it ({table: lowest key written, 0 for
+    the whole table}), only those tables from those keys (the marked sweep after a commit)."""
     added = 0
     with transaction.atomic(using=using):
         _lock(using)
@@ -133,13 +147,17 @@ def chain_pending(using: str = DEFAULT_DB_ALIAS) -> int:
         links: list[AuditChainEntry] = []
         for model in chained_models():
             table = model._meta.db_table
-            linked = AuditChainEntry.objects.using(using).filter(table=table).values("row_pk")
+            if since is not None and table not in since:
+                continue
+            floor = since[table] if since is not None else WHOLE_TABLE
+            linked = AuditChainEntry.objects.using(using).filter(table=table)
             pk = model._meta.pk.attname
+            rows = model._default_manager.using(using)
+            if floor != WHOLE_TABLE:
+                linked = linked.filter(row_pk__gte=floor)
+                rows = rows.filter(pk__gte=floor)
             rows = (
-                model._default_manager.using(using)
-                .exclude(pk__in=linked)
-                .order_by(pk)
-                .values(*_columns(model))
+                rows.exclude(pk__in=linked.values("row_pk")).order_by(pk).values(*_columns(model))
             )
             for row in rows.iterator(chunk_size=2000):
                 seq += 1
@@ -184,30 +202,45 @@ def chain_link_purge(marker: AuditPurge, using: str = DEFAULT_DB_ALIAS) -> Audit
     )
 
 
-def _sweep_after_commit(using: str) -> None:
-    chain_pending(using)
-
-
-def _schedule_sweep(sender, instance, created, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
-    """post_save of a protected row: link it (and whatever else is pending) after the commit."""
-    if not created:
-        return
+def chain_mark(model: type[Model], pk: int | None, using: str = DEFAULT_DB_ALIAS) -> None:
+    """A row of a chained table was written in the current transaction (``pk`` None: rows whose
+    keys are unknown, e.g. a bulk write): link it by a marked sweep after the commit. One sweep
+    per transaction, holding the lowest key per table; outside a transaction it runs at once."""
+    table = model._meta.db_table
+    floor = pk if isinstance(pk, int) and pk > 0 else WHOLE_TABLE
     connection = connections[using]
-    if any(getattr(func, "_dcmms_chain", False) for *_, func, _robust in connection.run_on_commit):
-        return
+    for *_, func, _robust in connection.run_on_commit:
+        marks = getattr(func, "_dcmms_marks", None)
+        if marks is not None:
+            marks[table] = min(marks.get(table, floor), floor)
+            return
+    marks = {table: floor}
 
     def sweep() -> None:
-        _sweep_after_commit(using)
+        sweep._dcmms_marks = None  # type: ignore[attr-defined]  # done: later writes start anew
+        chain_pending(using, since=marks)
 
-    sweep._dcmms_chain = True  # type: ignore[attr-defined]
+    sweep._dcmms_marks = marks  # type: ignore[attr-defined]
     transaction.on_commit(sweep, using=using, robust=True)
+
+
+def _mark_saved(sender, instance, created, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    if created:
+        chain_mark(sender, instance.pk, using)
+
+
+def _mark_m2m_history(sender, created_rows, **kwargs) -> None:
+    keys = [row.pk for row in created_rows]
+    if keys:
+        chain_mark(sender, None if None in keys else min(keys), router.db_for_write(sender))
 
 
 def connect() -> None:
     for model in chained_models():
         post_save.connect(
-            _schedule_sweep, sender=model, dispatch_uid=f"dcmms_chain_{model._meta.label}"
+            _mark_saved, sender=model, dispatch_uid=f"dcmms_chain_{model._meta.label}"
         )
+    post_create_historical_m2m_records.connect(_mark_m2m_history, dispatch_uid="dcmms_chain_m2m")
 
 
 # ---------------------------------------------------------------- head and verification

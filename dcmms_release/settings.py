@@ -222,6 +222,7 @@ def _local_audit_chain_key() -> str:
 
 AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _local_audit_chain_key()
 AUDIT_ANCHOR_PATH = Path(env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit_anchor.json")))
+AUDIT_CHAIN_SWEEP_MINUTES = env.int("AUDIT_CHAIN_SWEEP_MINUTES", default=10)
 # Retention (checklist.retention, `manage.py purge_records`): a release's records and their audit
 # trail are kept this many years after its final decision (or last change); never fewer than 7.
 RETENTION_YEARS = env.int("RETENTION_YEARS", default=7)
@@ -291,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
     "send-daily-reminders": {
         "task": "signoffs.send_daily_reminders",
         "schedule": crontab(hour=REMINDER_HOUR, minute=0),
+    },
+    # checklist.chain: link audit rows that no transaction marked (at most this many minutes)
+    "audit-chain-sweep": {
+        "task": "checklist.chain_sweep",
+        "schedule": AUDIT_CHAIN_SWEEP_MINUTES * 60,
     },
 }
 

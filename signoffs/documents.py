@@ -17,6 +17,7 @@ from django.db.models import Model, ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
 from simple_history.utils import bulk_create_with_history
 
+from checklist.chain import chain_mark
 from checklist.importers import (
     ChecklistImportError,
     ParsedChecklist,
@@ -75,6 +76,7 @@ class _Writer:
             bulk_create_with_history(
                 objs, model, default_user=self.user, default_change_reason=self.reason
             )
+            chain_mark(model.history.model, None)  # a bulk write sends no post_save
         return objs
 
     def save(self, obj: Model, line: int | None = None) -> None:

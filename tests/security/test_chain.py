@@ -3,8 +3,10 @@ The attacker is simulated as the tables' owner using the purge switch (past the 
 Unmarked: these run on SQLite in `make test` and on PostgreSQL in the second run of .ci/run."""
 
 import json
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -101,6 +103,64 @@ def test_chain_links_bulk_imported_history_in_one_sweep_with_bounded_queries(
     assert linked >= 400
     assert AuditChainEntry.objects.filter(table=Item.history.model._meta.db_table).count() >= 400
     assert verify()[1] is None
+
+
+def test_sweep_after_commit_reads_only_the_marked_tables_however_large_the_history(
+    django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ReleaseFactory.create_batch(30)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        event = audit_record("logout", username="dana")
+    assert len(callbacks) == 1
+    # savepoint, lock (PostgreSQL only), head, the marked table's unlinked rows, one insert,
+    # release: not one query per chained table
+    with django_assert_max_num_queries(6):
+        callbacks[0]()
+    assert _link_of(event).seq == chain_head()["seq"]
+    assert len(chained_models()) > 4  # the full sweep would read every one of them
+
+
+def test_unmarked_row_waits_for_the_full_sweep_task_when_written_without_a_signal(
+    django_capture_on_commit_callbacks,
+):
+    from checklist.tasks import chain_sweep
+
+    with django_capture_on_commit_callbacks(execute=True):
+        release = ReleaseFactory()
+    row = HistoricalRelease.objects.filter(id=release.pk).values().first()
+    row.pop("history_id")
+    HistoricalRelease.objects.bulk_create([HistoricalRelease(**row)])  # no post_save: unmarked
+    unmarked = HistoricalRelease.objects.order_by("-history_id").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        audit_record("logout", username="dana")  # another transaction's sweep after commit
+    assert not AuditChainEntry.objects.filter(
+        table=HistoricalRelease._meta.db_table, row_pk=unmarked.pk
+    ).exists()
+
+    assert chain_sweep() == 1
+    assert _link_of(unmarked) and verify()[1] is None
+
+
+def test_m2m_history_and_bulk_imported_rows_are_linked_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    from signoffs.documents import release_import
+    from tests.factories import CriterionFactory, ItemFactory
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "second_checklist.md").read_text()
+    with django_capture_on_commit_callbacks(execute=True):
+        release = release_import(text=text, source_name="second_checklist.md")
+    with django_capture_on_commit_callbacks(execute=True):
+        criterion = CriterionFactory(release=release)
+        criterion.items.add(ItemFactory(release=release))
+
+    item_history = Item.history.filter(release_id=release.pk)
+    m2m_history = apps.get_model("signoffs", "HistoricalCriterion_items").objects.all()
+    assert item_history.count() >= 3 and m2m_history.exists()
+    for row in [*item_history, *m2m_history]:
+        assert _link_of(row)
+    assert chain_pending() == 0
 
 
 def test_signature_state_change_keeps_the_chain_valid_when_revoked_properly(chained):
