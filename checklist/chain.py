@@ -43,6 +43,7 @@ import hmac
 import json
 from base64 import b64encode
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -58,6 +59,7 @@ from simple_history.signals import post_create_historical_m2m_records
 from .models_audit import AuditChainEntry, AuditPurge
 
 GENESIS = "0" * 64
+CHECK_CHUNK = 500  # keys per IN (...) when checking rows against their links
 WHOLE_TABLE = 0  # a mark's floor when the keys written are unknown: sweep the whole table
 LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising sweeps
 FROZEN = {
@@ -241,6 +243,30 @@ def connect() -> None:
             _mark_saved, sender=model, dispatch_uid=f"dcmms_chain_{model._meta.label}"
         )
     post_create_historical_m2m_records.connect(_mark_m2m_history, dispatch_uid="dcmms_chain_m2m")
+
+
+def rows_unlinked_or_changed(
+    model: type[Model], keys: Iterable[int], using: str = DEFAULT_DB_ALIAS
+) -> str | None:
+    """None when every row of ``model`` with these keys has a link and still matches it (a
+    chained model only); otherwise names the first that does not — for the retention purge,
+    which must not delete rows whose dates or keys were edited to make them look due."""
+    table, pk = model._meta.db_table, model._meta.pk.attname
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHECK_CHUNK):
+        chunk = ordered[start : start + CHECK_CHUNK]
+        links = dict(
+            AuditChainEntry.objects.using(using)
+            .filter(table=table, row_pk__in=chunk)
+            .values_list("row_pk", "content_sha256")
+        )
+        rows = model._default_manager.using(using).filter(pk__in=chunk).values(*_columns(model))
+        for row in rows:
+            if row[pk] not in links:
+                return f"{table} #{row[pk]}: has no link in the audit chain"
+            if content_sha256(row) != links[row[pk]]:
+                return f"{table} #{row[pk]}: changed since it was linked into the audit chain"
+    return None
 
 
 # ---------------------------------------------------------------- head and verification

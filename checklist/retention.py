@@ -25,7 +25,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from .audit import audit_record
-from .chain import chain_link_purge, chain_pending
+from .chain import chain_link_purge, chain_pending, chained_models, rows_unlinked_or_changed
 from .models import Release
 from .models_audit import AuditEvent, AuditKind, AuditPurge
 from .retention_clock import ReleaseDue, loose_events, releases_due
@@ -117,6 +117,38 @@ def records_purge(
         return _purge(cutoff=cutoff, username=username, actor=actor, using=using, write=True)
 
 
+def _refuse_tampered(rows: dict, release_ids: set[int] | None, using: str) -> None:
+    """Before anything is deleted: every audit row about to go must still match its link in the
+    chain, and a row that names its release must name one being purged — so that backdating a
+    young release's dates, or pointing its rows at an old release, cannot pass its records off
+    as due and have the purge cover their deletion. Refuses the whole purge otherwise."""
+    chained = set(chained_models())
+    for model, keys in rows.items():
+        if model not in chained:
+            continue
+        problem = rows_unlinked_or_changed(model, keys, using)
+        names_release = "release_id" if hasattr(model, "release_id") else None
+        if model is Release.history.model:
+            names_release = "id"
+        if problem is None and names_release and release_ids is not None:
+            for chunk in chunks(keys):
+                stray = (
+                    model._default_manager.using(using)
+                    .filter(pk__in=chunk)
+                    .exclude(**{f"{names_release}__in": release_ids})
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+                if stray is not None:
+                    problem = f"{model._meta.db_table} #{stray}: belongs to a release not due"
+                    break
+        if problem:
+            raise ValidationError(
+                f"Purge refused, nothing was deleted: {problem}. The records do not match the "
+                "audit trail; run `manage.py verify_audit` and investigate before purging."
+            )
+
+
 def _purge(*, cutoff, username, actor, using, write: bool) -> PurgeReport:
     releases = releases_due(cutoff=cutoff, using=using)
     if write:
@@ -131,6 +163,7 @@ def _purge(*, cutoff, username, actor, using, write: bool) -> PurgeReport:
     for batch in chunks([r.id for r in releases], RELEASES_AT_ONCE):  # bounded memory
         rows = release_rows(batch, using)
         if write:
+            _refuse_tampered(rows, set(batch), using)
             for table, keys in rows_delete(rows, using).items():
                 _merge(purged, table, keys)
         for model, keys in rows.items():
@@ -141,6 +174,7 @@ def _purge(*, cutoff, username, actor, using, write: bool) -> PurgeReport:
     report = PurgeReport(cutoff=cutoff, releases=releases, counts=dict(sorted(counts.items())))
     if not write:
         return report
+    _refuse_tampered({AuditEvent: set(events)}, None, using)
     for chunk in chunks(events):
         AuditEvent.objects.using(using).filter(pk__in=chunk)._raw_delete(using)
     _merge(purged, AuditEvent._meta.db_table, events)

@@ -485,3 +485,37 @@ def test_verify_audit_refuses_an_edited_marker_as_cover_for_a_deletion(purged):
     message = _broken()
     assert "the row was deleted (listed by purge marker" in message  # the first purged row
     assert f"which does not match its link, entry {_link_of(AuditPurge, marker.pk).seq}" in message
+
+
+# ---------------------------------------------------------------- tampering made to look due
+def test_purge_refuses_a_young_release_backdated_after_it_was_linked(users):
+    since = timezone.now()
+    young = _build("Backdated", decided=True, users=users)
+    chain_pending()
+    census, before = _census(young.pk), _totals()
+    _age(since, days=_years(8))  # an owner moves every date back past the retention period
+
+    with pytest.raises(CommandError, match="Purge refused, nothing was deleted: .*changed since"):
+        call_command("purge_records", "--by", "pm")
+
+    assert _existing(census) == census and _totals() == before
+    assert not AuditPurge.objects.exists()
+    assert "the row was changed" in _broken()  # and verify_audit names it
+
+
+def test_purge_refuses_to_take_a_young_release_rows_pointed_at_an_old_release(ages):
+    made = ages[0]
+    young = made["B"]
+    chain_pending()
+    item = Item.objects.filter(release=young).first()
+    with purge_allowed():  # the live row is not chained: re-point it at the due release A
+        Item.objects.filter(pk=item.pk).update(release=made["A"])
+    young_history = set(Item.history.filter(id=item.pk).values_list("history_id", flat=True))
+
+    with pytest.raises(CommandError, match="belongs to a release not due"):
+        call_command("purge_records", "--by", "pm")
+
+    assert set(Item.history.filter(id=item.pk).values_list("history_id", flat=True)) == (
+        young_history
+    )
+    assert Release.objects.filter(pk=made["A"].pk).exists()  # nothing of the purge happened
