@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -205,12 +206,11 @@ def signature_give(
 
 
 def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -> Signature:
-    requirement = (
-        SignoffRequirement.objects.select_for_update()
-        .select_related("release")
-        .get(pk=requirement_id)
-    )
-    release = Release.objects.select_for_update().get(pk=requirement.release_id)
+    # The release first, then the requirement: the order every other writer (invalidation, the
+    # retention purge) locks them in, so two of them never wait for each other.
+    of_requirement = SignoffRequirement.objects.filter(pk=requirement_id).values("release_id")
+    release = Release.objects.select_for_update().get(pk=Subquery(of_requirement))
+    requirement = SignoffRequirement.objects.select_for_update().get(pk=requirement_id)
     requirement.release = release
     refusals = signing_refusals(
         requirement=requirement, user=user, meaning=meaning, comment=comment
