@@ -114,3 +114,13 @@ def test_setup_demo_links_seed_criteria_so_the_gate_names_concrete_shortfalls():
     refusals = go_refusals(release)
     unlinked = [r for r in refusals if "no verdict yet" in r]
     assert 0 < len(unlinked) < len(Criterion.objects.filter(release=release)) - 15
+
+
+def test_setup_demo_shows_the_audit_trail_to_the_auditor_only(client, django_user_model):
+    call_command("setup_demo")
+    pages = ("/admin/checklist/auditevent/", "/admin/checklist/auditpurge/")
+    for username in ("security.officer", "pm"):
+        client.force_login(django_user_model.objects.get(username=username))
+        assert [client.get(page).status_code for page in pages] == [403, 403], username
+    client.force_login(django_user_model.objects.get(username="auditor"))
+    assert [client.get(page).status_code for page in pages] == [200, 200]
