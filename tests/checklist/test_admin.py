@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -65,6 +66,18 @@ def test_item_changelist_escapes_item_text_when_it_holds_markup(admin_client):
 
     assert XSS not in html
     assert XSS_ESCAPED in html
+
+
+@pytest.mark.django_db
+def test_item_changelist_shows_the_section_number_with_its_title_on_hover(admin_client):
+    section = SectionFactory(number="1.1", title=f"Production Readiness {XSS}")
+    ItemFactory(section=section, release=section.release)
+
+    html = admin_client.get(ITEMS).content.decode()
+
+    cell = re.search(r'<td class="field-section_column">(.*?)</td>', html).group(1)
+    assert ">1.1</span>" in cell and "Production Readiness" in cell
+    assert XSS not in html and XSS_ESCAPED in cell
 
 
 @pytest.mark.django_db
