@@ -276,6 +276,27 @@ def chain_head(using: str = DEFAULT_DB_ALIAS) -> dict:
     return {"seq": last.seq, "mac": last.mac} if last else {"seq": 0, "mac": GENESIS}
 
 
+def head_problem(head: dict, using: str = DEFAULT_DB_ALIAS) -> str | None:
+    """Why the chain does not hold ``head`` ({"seq", "mac"}: an anchor file, or the head a
+    decision record embeds), or None when it does: the link with that sequence number exists,
+    has that MAC, and its MAC is its own. A query or two, no walk (that is ``verify``)."""
+    seq, mac = int(head["seq"]), str(head["mac"])
+    if seq == 0:
+        return None if mac == GENESIS else "link 0 is the empty chain but the MAC is not"
+    link = AuditChainEntry.objects.using(using).filter(seq=seq).first()
+    if link is None:
+        last = chain_head(using)["seq"]
+        if last < seq:
+            return f"link {seq} is missing: the chain ends at link {last} (truncated)"
+        return f"link {seq} is missing (the chain goes on to link {last}): links were deleted"
+    if not hmac.compare_digest(link.mac, mac):
+        return f"link {seq} has another MAC than the head kept: the chain was rewritten"
+    own = link_mac(link.seq, link.table, link.row_pk, link.content_sha256, link.prev_mac)
+    if not hmac.compare_digest(link.mac, own):
+        return f"link {seq}: its MAC is wrong (forged or altered link)"
+    return None
+
+
 @dataclass(frozen=True)
 class Problem:
     seq: int
@@ -399,11 +420,7 @@ def verify(anchor: dict | None = None, using: str = DEFAULT_DB_ALIAS) -> tuple[i
             "(written without the key: forged)",
         )
     if anchor is not None:
-        seq, mac = int(anchor["seq"]), str(anchor["mac"])
-        if seq > checked:
-            return checked, Problem(
-                seq, f"the anchor names link {seq} but the chain ends at {checked}: truncated"
-            )
-        if seq and AuditChainEntry.objects.using(using).get(seq=seq).mac != mac:
-            return checked, Problem(seq, "differs from the anchor: the chain was rewritten")
+        problem = head_problem(anchor, using)
+        if problem is not None:
+            return checked, Problem(int(anchor["seq"]), f"differs from the anchor: {problem}")
     return checked, None

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from checklist.chain import chain_pending, verify
-from checklist.chain_anchors import head_problem
+from checklist.chain import chain_pending, head_problem, verify
 
 
 class Command(BaseCommand):

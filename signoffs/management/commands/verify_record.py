@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from checklist.chain_anchors import head_problem
+from checklist.chain import head_problem
 from signoffs.models import DecisionRecord
 from signoffs.pdf import chain_head_text
 from signoffs.records import stored_fingerprint
