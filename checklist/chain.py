@@ -1,6 +1,7 @@
 """A keyed hash chain over the audit records, so that tampering by someone who can write the
 database (even past the append-only triggers) is detected: an edited row, a deleted row, a
-reordered or forged link, and — against an anchor kept outside the database — a truncated tail.
+reordered or forged link, a row the portal did not write, and — against the anchors exported
+outside the database (``checklist.anchors``) — a truncated tail.
 
 Each protected row gets one link (``AuditChainEntry``): its table and primary key, the SHA-256
 of its canonical content, the previous link's MAC, and its own MAC = HMAC-SHA256 with
@@ -11,29 +12,19 @@ one and a broken chain cannot be re-computed.
 Which rows: every history row, signature events, audit events, and the parts of signatures and
 decision records that never change (the same columns the triggers freeze).
 
-When: lazily, by ``chain_pending()``, a sweep that links protected rows not yet linked, in table
-and key order. Two kinds:
-
-- after the commit of a transaction that wrote protected rows, a *marked* sweep: every write
-  marks its table with the lowest primary key it wrote (``chain_mark``: ``post_save``,
-  simple-history's m2m-history signal, and the import's bulk writes, which mark whole tables),
-  and the sweep reads only those tables from those keys — a few index entries, whatever the
-  size of the history;
-- a *full* sweep (an anti-join of every chained table against the chain) every
-  ``AUDIT_CHAIN_SWEEP_MINUTES`` (beat task ``checklist.chain_sweep``), before every anchor export,
-  before a decision record freezes the head, in a retention purge and with
-  ``verify_audit --sweep``: it links whatever no transaction marked (a row inserted straight
-  into a table by someone with owner rights, a write path that sends no signal).
-
-The price, documented in docs/security.md: between a commit and its sweep (normally
-milliseconds; for an unmarked row, until the next full sweep) a row is protected by the
-triggers only, not yet by the chain.
+When: **in the transaction that writes them**, just before its COMMIT. Every write of a protected
+row by the portal marks the row (``chain_mark``: ``post_save``, simple-history's m2m-history
+signal, and the import's bulk writes, which mark the keys they wrote); the database engine
+(``dcmms_release.db``) calls ``chain_flush`` before COMMIT, which links exactly the marked rows.
+Nothing ever links a row it did not see written: a row inserted straight into a table (by the
+runtime role, which may INSERT, or by the owner) stays without a link, and ``verify`` reports it
+as not written by the portal. There is no sweep that adopts unlinked rows.
 
 Purges: the retention purge (``checklist.retention``) deletes chained rows but never their links.
 It writes an ``AuditPurge`` marker listing exactly what it removed and links it itself, in its own
-transaction and with the key (``chain_link_purge``); the sweep never links a marker. ``verify``
-accepts a missing row only when a marker with a valid link after the row's link lists it, and
-reports a marker without a valid link as forged.
+transaction and with the key (``chain_link_purge``); ``verify`` accepts a missing row only when a
+marker with a valid link after the row's link lists it, and reports a marker without a valid link
+as forged.
 """
 
 from __future__ import annotations
@@ -56,12 +47,15 @@ from django.db.models import Model
 from django.db.models.signals import post_save
 from simple_history.signals import post_create_historical_m2m_records
 
+from dcmms_release.db import before_commit
+
+from .chain_keys import chain_key_assert
 from .models_audit import AuditChainEntry, AuditPurge
 
 GENESIS = "0" * 64
-CHECK_CHUNK = 500  # keys per IN (...) when checking rows against their links
-WHOLE_TABLE = 0  # a mark's floor when the keys written are unknown: sweep the whole table
-LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising sweeps
+CHECK_CHUNK = 500  # keys per IN (...) when linking or checking rows
+LOCK_KEY = 0x0DC3_A0D1  # PostgreSQL advisory lock serialising appends to the chain
+_MARKS = "audit_chain_marks"  # in connection.tx_state: {table: keys written}
 FROZEN = {
     "signoffs.Signature": None,  # every column except state
     "signoffs.DecisionRecord": (
@@ -137,31 +131,29 @@ def _lock(using: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
-def chain_pending(using: str = DEFAULT_DB_ALIAS, *, since: dict[str, int] | None = None) -> int:
-    """Link protected rows that have no link yet; returns how many were linked. Without
-    ``since``, every chained table (the full sweep); with it ({table: lowest key written, 0 for
-    the whole table}), only those tables from those keys (the marked sweep after a commit)."""
-    added = 0
-    with transaction.atomic(using=using):
-        _lock(using)
-        last = AuditChainEntry.objects.using(using).order_by("-seq").first()
-        seq, prev = (last.seq, last.mac) if last else (0, GENESIS)
-        links: list[AuditChainEntry] = []
-        for model in chained_models():
-            table = model._meta.db_table
-            if since is not None and table not in since:
-                continue
-            floor = since[table] if since is not None else WHOLE_TABLE
-            linked = AuditChainEntry.objects.using(using).filter(table=table)
-            pk = model._meta.pk.attname
-            rows = model._default_manager.using(using)
-            if floor != WHOLE_TABLE:
-                linked = linked.filter(row_pk__gte=floor)
-                rows = rows.filter(pk__gte=floor)
+def _link(using: str, marks: dict[str, set[int]]) -> int:
+    """Link the marked rows ({table: keys}) that have no link yet, in table and key order, with
+    one bulk insert; the caller's transaction holds the result. Returns how many were linked."""
+    _lock(using)
+    chain_key_assert(using)  # never extend a chain written with another key
+    last = AuditChainEntry.objects.using(using).order_by("-seq").first()
+    seq, prev = (last.seq, last.mac) if last else (0, GENESIS)
+    links: list[AuditChainEntry] = []
+    for model in chained_models():
+        table = model._meta.db_table
+        keys = sorted(marks.get(table, ()))
+        pk = model._meta.pk.attname
+        for start in range(0, len(keys), CHECK_CHUNK):
+            chunk = keys[start : start + CHECK_CHUNK]
+            linked = AuditChainEntry.objects.using(using).filter(table=table, row_pk__in=chunk)
             rows = (
-                rows.exclude(pk__in=linked.values("row_pk")).order_by(pk).values(*_columns(model))
+                model._default_manager.using(using)
+                .filter(pk__in=chunk)
+                .exclude(pk__in=linked.values("row_pk"))
+                .order_by(pk)
+                .values(*_columns(model))
             )
-            for row in rows.iterator(chunk_size=2000):
+            for row in rows:
                 seq += 1
                 content = content_sha256(row)
                 mac = link_mac(seq, table, row[pk], content, prev)
@@ -176,19 +168,37 @@ def chain_pending(using: str = DEFAULT_DB_ALIAS, *, since: dict[str, int] | None
                     )
                 )
                 prev = mac
-        AuditChainEntry.objects.using(using).bulk_create(links, batch_size=1000)
-        added = len(links)
-    return added
+    AuditChainEntry.objects.using(using).bulk_create(links, batch_size=1000)
+    return len(links)
+
+
+def chain_flush(using: str = DEFAULT_DB_ALIAS) -> int:
+    """Link now the rows the current transaction marked (before COMMIT the engine does this by
+    itself; the decision record and the purge call it to fix the head mid-transaction)."""
+    connection = connections[using]
+    marks = connection.tx_state.pop(_MARKS, None)
+    if not marks:
+        return 0
+    if not connection.in_atomic_block and connection.get_autocommit():
+        with transaction.atomic(using=using):
+            return _link(using, marks)
+    return _link(using, marks)
+
+
+def _flush_before_commit(connection) -> None:
+    if connection.tx_state.get(_MARKS):
+        chain_flush(connection.alias)
 
 
 def chain_link_purge(marker: AuditPurge, using: str = DEFAULT_DB_ALIAS) -> AuditChainEntry:
-    """Link a purge's marker, after linking whatever is pending (the purge's own audit event
-    among it). Only inside the purge's transaction: a marker is linked with the key when it is
-    written, or never — the sweep does not link markers, so one written later is a forgery."""
+    """Link a purge's marker, after linking what the purge wrote so far (its own audit event).
+    Only inside the purge's transaction: a marker is linked with the key when it is written, or
+    never — nothing else links markers, so one written later is a forgery."""
     if not connections[using].in_atomic_block:
         raise RuntimeError("A purge marker is linked inside the purge's own transaction.")
-    chain_pending(using)
-    _lock(using)  # held to the end of the transaction, like the sweep's
+    chain_flush(using)
+    _lock(using)  # held to the end of the transaction, like every append
+    chain_key_assert(using)
     last = AuditChainEntry.objects.using(using).order_by("-seq").first()
     seq, prev = (last.seq + 1, last.mac) if last else (1, GENESIS)
     table = AuditPurge._meta.db_table
@@ -204,37 +214,34 @@ def chain_link_purge(marker: AuditPurge, using: str = DEFAULT_DB_ALIAS) -> Audit
     )
 
 
-def chain_mark(model: type[Model], pk: int | None, using: str = DEFAULT_DB_ALIAS) -> None:
-    """A row of a chained table was written in the current transaction (``pk`` None: rows whose
-    keys are unknown, e.g. a bulk write): link it by a marked sweep after the commit. One sweep
-    per transaction, holding the lowest key per table; outside a transaction it runs at once."""
-    table = model._meta.db_table
-    floor = pk if isinstance(pk, int) and pk > 0 else WHOLE_TABLE
+def chain_mark(model: type[Model], keys: Iterable[int], using: str = DEFAULT_DB_ALIAS) -> None:
+    """The portal wrote these rows of a chained table in the current transaction: they are linked
+    before it commits. Outside a transaction (autocommit) they are linked at once."""
     connection = connections[using]
-    for *_, func, _robust in connection.run_on_commit:
-        marks = getattr(func, "_dcmms_marks", None)
-        if marks is not None:
-            marks[table] = min(marks.get(table, floor), floor)
-            return
-    marks = {table: floor}
-
-    def sweep() -> None:
-        sweep._dcmms_marks = None  # type: ignore[attr-defined]  # done: later writes start anew
-        chain_pending(using, since=marks)
-
-    sweep._dcmms_marks = marks  # type: ignore[attr-defined]
-    transaction.on_commit(sweep, using=using, robust=True)
+    if not hasattr(connection, "tx_state"):
+        raise RuntimeError(
+            "The database ENGINE must be one of dcmms_release.db's (settings.DATABASES): the "
+            "audit chain links rows before COMMIT."
+        )
+    keys = [key for key in keys if key is not None]
+    if not keys:
+        return
+    marks = connection.tx_state.setdefault(_MARKS, {})
+    marks.setdefault(model._meta.db_table, set()).update(keys)
+    if not connection.in_atomic_block and connection.get_autocommit():
+        chain_flush(using)
 
 
 def _mark_saved(sender, instance, created, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
     if created:
-        chain_mark(sender, instance.pk, using)
+        chain_mark(sender, [instance.pk], using)
 
 
 def _mark_m2m_history(sender, created_rows, **kwargs) -> None:
     keys = [row.pk for row in created_rows]
-    if keys:
-        chain_mark(sender, None if None in keys else min(keys), router.db_for_write(sender))
+    if None in keys:  # a backend that does not return keys from a bulk insert
+        raise RuntimeError(f"{sender._meta.label}: history rows were written without their keys")
+    chain_mark(sender, keys, router.db_for_write(sender))
 
 
 def connect() -> None:
@@ -243,6 +250,7 @@ def connect() -> None:
             _mark_saved, sender=model, dispatch_uid=f"dcmms_chain_{model._meta.label}"
         )
     post_create_historical_m2m_records.connect(_mark_m2m_history, dispatch_uid="dcmms_chain_m2m")
+    before_commit(_flush_before_commit)
 
 
 def rows_unlinked_or_changed(

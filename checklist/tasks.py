@@ -1,23 +1,26 @@
 """Celery tasks of the checklist app (autodiscovered by ``dcmms_release.celery``).
 
-``chain_sweep`` is the audit chain's full sweep (``checklist.chain``), on beat every
-``AUDIT_CHAIN_SWEEP_MINUTES``: it links every protected row that no transaction marked for the
-sweep after its commit, so an unmarked row waits at most that long for its link."""
+``chain_anchor``, on beat every ``AUDIT_ANCHOR_MINUTES``: appends the audit chain's head to the
+anchor log outside the database (``checklist.anchors``) and reports, in the log, any row of a
+chained table that has no link — a row the portal did not write (``checklist.chain_checks``)."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
-from .chain import chain_pending
+from .anchors import anchor_append
+from .chain_checks import unlinked_problem
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="checklist.chain_sweep", ignore_result=True)
-def chain_sweep() -> int:
-    linked = chain_pending()
-    if linked:
-        logger.info("Audit chain full sweep linked %s unmarked rows", linked)
-    return linked
+@shared_task(name="checklist.chain_anchor", ignore_result=True)
+def chain_anchor() -> int | None:
+    problem = unlinked_problem()
+    if problem is not None:
+        logger.error("Audit chain: %s (run verify_audit)", problem)
+    head = anchor_append(settings.AUDIT_ANCHOR_LOG)
+    return None if head is None else head["seq"]

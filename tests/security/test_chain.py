@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from checklist.audit import audit_record
 from checklist.chain import (
     GENESIS,
     _columns,
+    chain_flush,
     chain_head,
-    chain_pending,
     chained_models,
     content_sha256,
     link_mac,
@@ -25,9 +25,9 @@ from checklist.chain import (
 from checklist.models import Item, Release
 from checklist.models_audit import AuditChainEntry
 from checklist.triggers import purge_allowed
-from signoffs.choices import SignatureMeaning, SignatureState
-from signoffs.models import Signature
-from tests.factories import ReleaseFactory, SectionFactory, SignoffRequirementFactory, UserFactory
+from signoffs.choices import SignatureMeaning
+from signoffs.models import Signature, SignatureEvent
+from tests.factories import ReleaseFactory, SignoffRequirementFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ HistoricalRelease = Release.history.model
 
 @pytest.fixture
 def chained(append_only):
-    """A few releases, audit events and a signature, all linked."""
+    """A few releases, audit events and a signature, all linked (as at a commit)."""
     releases = [ReleaseFactory(name=f"Release {n}") for n in range(3)]
     for n in range(3):
         audit_record("login", username=f"user{n}")
@@ -51,7 +51,10 @@ def chained(append_only):
         signed_at=timezone.now(),
         snapshot_sha256="0" * 64,
     )
-    assert chain_pending() >= 8
+    SignatureEvent.objects.create(
+        signature=signature, from_state="", to_state="valid", at=signature.signed_at, reason="x"
+    )
+    assert chain_flush() >= 9
     assert verify() == (AuditChainEntry.objects.count(), None)
     return releases, signature
 
@@ -66,108 +69,121 @@ def _link_of(row) -> AuditChainEntry:
     return AuditChainEntry.objects.get(table=type(row)._meta.db_table, row_pk=row.pk)
 
 
+def _copy_of(row):
+    """A history row inserted straight into its table (no signal): what a forger can do."""
+    model = type(row)
+    values = model.objects.filter(pk=row.pk).values().get()
+    values.pop(model._meta.pk.attname)
+    model.objects.bulk_create([model(**{**values, "name": "Approved by nobody"})])
+    return model.objects.order_by("-pk").first()
+
+
 # ---------------------------------------------------------------- linking
-def test_chain_links_every_protected_row_once_when_swept(chained, capsys):
-    assert chain_pending() == 0
+def test_chain_links_every_protected_row_once_when_flushed(chained, capsys):
+    assert chain_flush() == 0
     seqs = list(AuditChainEntry.objects.values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert AuditChainEntry.objects.order_by("seq").first().prev_mac == GENESIS
     call_command("verify_audit")
-    assert f"Audit chain intact: {len(seqs)} links verified." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Audit chain intact: {len(seqs)} links verified." in out
+    assert "Audit trail intact." in out
 
 
-def test_chain_sweep_is_scheduled_after_commit_when_a_protected_row_is_saved(
-    django_capture_on_commit_callbacks,
-):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+@pytest.mark.django_db(transaction=True)
+def test_chain_links_the_rows_of_a_transaction_before_it_commits_and_not_before():
+    with transaction.atomic():
         release = ReleaseFactory()
-        audit_record("logout", username="dana")
-    assert len(callbacks) == 1  # one sweep per transaction, however many rows
-    row = HistoricalRelease.objects.get(id=release.pk)
-    assert _link_of(row).content_sha256 == content_sha256(
-        HistoricalRelease.objects.filter(pk=row.pk).values().get()
-    )
-
-
-def test_chain_links_bulk_imported_history_in_one_sweep_with_bounded_queries(
-    django_assert_max_num_queries,
-):
-    section = SectionFactory()
-    items = [
-        Item(section=section, release=section.release, text=f"item {n}", order=n)
-        for n in range(400)
-    ]
-    bulk_create_with_history(items, Item)
-    with django_assert_max_num_queries(len(chained_models()) + 6):
-        linked = chain_pending()
-    assert linked >= 400
-    assert AuditChainEntry.objects.filter(table=Item.history.model._meta.db_table).count() >= 400
+        event = audit_record("logout", username="dana")
+        assert not AuditChainEntry.objects.exists()  # marked, linked at COMMIT
+    assert _link_of(HistoricalRelease.objects.get(id=release.pk)) and _link_of(event)
+    assert chain_head()["seq"] == 2
     assert verify()[1] is None
 
 
-def test_sweep_after_commit_reads_only_the_marked_tables_however_large_the_history(
-    django_capture_on_commit_callbacks, django_assert_max_num_queries
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        ReleaseFactory.create_batch(30)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+@pytest.mark.django_db(transaction=True)
+def test_chain_commits_nothing_when_linking_fails_inside_the_transaction(monkeypatch):
+    import checklist.chain as chain
+
+    def refuse(using, marks):
+        raise RuntimeError("the chain could not be appended to")
+
+    monkeypatch.setattr(chain, "_link", refuse)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ReleaseFactory(name="Never committed")
+    assert not Release.objects.filter(name="Never committed").exists()
+    assert not HistoricalRelease.objects.filter(name="Never committed").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chain_forgets_the_marks_of_a_rolled_back_transaction():
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        ReleaseFactory()
+        raise ZeroDivisionError
+    assert connection.tx_state == {}
+    with transaction.atomic():
         event = audit_record("logout", username="dana")
-    assert len(callbacks) == 1
-    # savepoint, lock (PostgreSQL only), head, the marked table's unlinked rows, one insert,
-    # release: not one query per chained table
-    with django_assert_max_num_queries(6):
-        callbacks[0]()
-    assert _link_of(event).seq == chain_head()["seq"]
-    assert len(chained_models()) > 4  # the full sweep would read every one of them
+    assert list(AuditChainEntry.objects.values_list("row_pk", flat=True)) == [event.pk]
 
 
-def test_unmarked_row_waits_for_the_full_sweep_task_when_written_without_a_signal(
-    django_capture_on_commit_callbacks,
-):
-    from checklist.tasks import chain_sweep
+@pytest.mark.django_db(transaction=True)
+def test_chain_never_links_a_row_written_past_the_portal_and_verify_audit_names_it():
+    from checklist.tasks import chain_anchor
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with transaction.atomic():
         release = ReleaseFactory()
-    row = HistoricalRelease.objects.filter(id=release.pk).values().first()
-    row.pop("history_id")
-    HistoricalRelease.objects.bulk_create([HistoricalRelease(**row)])  # no post_save: unmarked
-    unmarked = HistoricalRelease.objects.order_by("-history_id").first()
-    with django_capture_on_commit_callbacks(execute=True):
-        audit_record("logout", username="dana")  # another transaction's sweep after commit
+    forged = _copy_of(HistoricalRelease.objects.get(id=release.pk))  # committed, no signal
+    with transaction.atomic():
+        audit_record("logout", username="dana")  # another transaction commits after it
+    chain_anchor()  # the beat task: anchors, never adopts
     assert not AuditChainEntry.objects.filter(
-        table=HistoricalRelease._meta.db_table, row_pk=unmarked.pk
+        table=HistoricalRelease._meta.db_table, row_pk=forged.pk
     ).exists()
+    message = _broken()
+    assert f"{HistoricalRelease._meta.db_table} #{forged.pk}" in message
+    assert "not written by the portal" in message
 
-    assert chain_sweep() == 1
-    assert _link_of(unmarked) and verify()[1] is None
 
-
-def test_m2m_history_and_bulk_imported_rows_are_linked_after_commit(
-    django_capture_on_commit_callbacks,
+def test_chain_links_bulk_imported_history_in_one_pass_with_bounded_queries(
+    django_assert_max_num_queries,
 ):
+    from signoffs.documents import release_import
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "second_checklist.md").read_text()
+    release_import(text=text, source_name="second_checklist.md")
+    marked = sum(len(keys) for keys in connection.tx_state["audit_chain_marks"].values())
+    with django_assert_max_num_queries(len(chained_models()) * 2 + 6):
+        linked = chain_flush()
+    assert linked == marked >= 10
+    assert Item.history.filter(history_id__in=[]).count() == 0
+    assert verify()[1] is None
+
+
+def test_m2m_history_and_bulk_imported_rows_are_linked_when_flushed():
     from signoffs.documents import release_import
     from tests.factories import CriterionFactory, ItemFactory
 
     text = (Path(__file__).resolve().parents[1] / "data" / "second_checklist.md").read_text()
-    with django_capture_on_commit_callbacks(execute=True):
-        release = release_import(text=text, source_name="second_checklist.md")
-    with django_capture_on_commit_callbacks(execute=True):
-        criterion = CriterionFactory(release=release)
-        criterion.items.add(ItemFactory(release=release))
+    release = release_import(text=text, source_name="second_checklist.md")
+    criterion = CriterionFactory(release=release)
+    criterion.items.add(ItemFactory(release=release))
+    chain_flush()
 
     item_history = Item.history.filter(release_id=release.pk)
     m2m_history = apps.get_model("signoffs", "HistoricalCriterion_items").objects.all()
     assert item_history.count() >= 3 and m2m_history.exists()
     for row in [*item_history, *m2m_history]:
         assert _link_of(row)
-    assert chain_pending() == 0
+    assert chain_flush() == 0
 
 
-def test_signature_state_change_keeps_the_chain_valid_when_revoked_properly(chained):
+def test_signature_state_change_keeps_the_audit_trail_intact_when_revoked_properly(chained):
+    from signoffs.services import signature_revoke
+
     _, signature = chained
-    signature.state = SignatureState.REVOKED
-    signature.save()
-    assert verify()[1] is None
+    signature_revoke(signature=signature, by=signature.signer, reason="wrong build")
+    chain_flush()
+    call_command("verify_audit")
 
 
 # ---------------------------------------------------------------- tampering detected
@@ -253,7 +269,7 @@ def test_verify_audit_detects_a_truncated_tail_against_the_anchor(chained, tmp_p
         AuditChainEntry.objects.filter(seq__gt=saved["seq"] - 2).delete()
     assert verify()[1] is None  # without the anchor, a shorter chain still looks valid
     message = _broken(anchor)
-    assert f"entry {saved['seq']}:" in message and "truncated" in message
+    assert f"link {saved['seq']} is missing" in message and "truncated" in message
 
 
 def test_verify_audit_detects_a_rewritten_chain_against_the_anchor(chained, tmp_path):
@@ -264,3 +280,15 @@ def test_verify_audit_detects_a_rewritten_chain_against_the_anchor(chained, tmp_
 
 def test_verify_audit_refuses_an_unreadable_anchor(chained, tmp_path):
     assert "Cannot read the anchor" in _broken(tmp_path / "missing.json")
+
+
+def test_chain_refuses_to_append_when_another_key_is_configured(chained, settings):
+    from checklist.chain_keys import ChainKeyMismatch, _verified
+
+    head = chain_head()
+    settings.AUDIT_CHAIN_KEY = "another deployment's key"
+    _verified.clear()
+    audit_record("logout", username="dana")
+    with pytest.raises(ChainKeyMismatch, match="not the key|another key|AUDIT_CHAIN_KEY"):
+        chain_flush()
+    assert chain_head() == head

@@ -1,32 +1,41 @@
-"""Walk the audit hash chain; exit non-zero naming the first bad link.
+"""Verify the audit trail; exit non-zero naming the first problem of each kind.
 
-python manage.py verify_audit [--anchor var/audit_anchor.json] [--sweep] [--records]
+python manage.py verify_audit [--anchor FILE] [--records]
 
-With ``--records`` every decision record's embedded chain head (document format 2 on) is an
-anchor too: the chain must still hold the link with that sequence number and MAC, so a chain
-rewritten or truncated before a decision is detected without an anchor file.
+- the chain: every link follows the previous one with a valid MAC and its row is unchanged (or
+  accounted for by a genuine purge marker);
+- the anchors: every chain head in ``--anchor FILE`` (one head, or a series of JSON lines) or, by
+  default, in the anchor log ``AUDIT_ANCHOR_LOG`` (when it exists) is still in the chain, so a
+  truncated or rewritten tail is detected;
+- unlinked rows (not written by the portal), live rows that differ from their latest history
+  entry, signatures whose state is not the replay of their events (``checklist.chain_checks``);
+- with ``--records``, every decision record's embedded chain head is held by the chain.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from checklist.chain import chain_pending, head_problem, verify
+from checklist.anchors import anchors_problem, anchors_read
+from checklist.chain import head_problem, verify
+from checklist.chain_checks import checks_run
 
 
 class Command(BaseCommand):
     help = (
-        "Verify the audit trail's hash chain (with --anchor, that its tail is intact; with "
-        "--records, that it holds every decision record's embedded chain head)."
+        "Verify the audit trail: the hash chain, the exported chain heads (anchor log or "
+        "--anchor), rows not written by the portal, live rows against their history, signature "
+        "states against their events; with --records, every decision record's chain head."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--anchor", type=Path, help="an anchor written by export_audit_anchor")
         parser.add_argument(
-            "--sweep", action="store_true", help="first link rows not linked yet (writes)"
+            "--anchor",
+            type=Path,
+            help="an anchor file or anchor log (default: AUDIT_ANCHOR_LOG, when it exists)",
         )
         parser.add_argument(
             "--records",
@@ -34,28 +43,49 @@ class Command(BaseCommand):
             help="also check every decision record's embedded chain head against the chain",
         )
 
-    def handle(self, *args, anchor: Path | None, sweep: bool, records: bool = False, **options):
-        anchor_data = None
-        if anchor is not None:
-            try:
-                anchor_data = json.loads(anchor.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"Cannot read the anchor {anchor}: {exc}") from exc
-        if sweep:
-            chain_pending()
-        checked, problem = verify(anchor_data)
+    def handle(self, *args, anchor: Path | None, records: bool = False, **options):
+        problems: list[tuple[str, str]] = []
+        checked, problem = verify()
         if problem is None:
             self.stdout.write(f"Audit chain intact: {checked} links verified.")
+        else:
+            problems.append(("chain", f"broken at {problem} ({checked} links verified)"))
+        problems += self._anchors(anchor)
+        problems += checks_run()
         mismatches = self._records() if records else []
         for mismatch in mismatches:
             self.stderr.write(f"MISMATCH: {mismatch}")
-        if problem is not None:
-            raise CommandError(f"Audit chain broken at {problem} ({checked} links verified).")
         if mismatches:
-            raise CommandError(
-                f"The audit chain does not hold the head of {len(mismatches)} decision "
-                f"record(s): {mismatches[0]}"
+            problems.append(
+                (
+                    "decision records",
+                    f"the audit chain does not hold the head of {len(mismatches)} decision "
+                    f"record(s): {mismatches[0]}",
+                )
             )
+        for kind, message in problems:
+            self.stderr.write(f"PROBLEM ({kind}): {message}")
+        if problems:
+            named = "; ".join(f"{kind}: {message}" for kind, message in problems)
+            raise CommandError(f"Audit trail not intact. {named}")
+        self.stdout.write("Audit trail intact.")
+
+    def _anchors(self, anchor: Path | None) -> list[tuple[str, str]]:
+        path = anchor or settings.AUDIT_ANCHOR_LOG
+        if anchor is None and not path.exists():
+            self.stdout.write(
+                f"Anchors: no anchor log at {path} yet (the worker's beat writes it)."
+            )
+            return []
+        try:
+            heads = anchors_read(path)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"Cannot read the anchor {path}: {exc}") from exc
+        problem = anchors_problem(heads)
+        if problem is not None:
+            return [("anchors", f"differs from the anchor {path}: {problem}")]
+        self.stdout.write(f"Anchors: the chain holds all {len(heads)} head(s) in {path}.")
+        return []
 
     def _records(self) -> list[str]:
         """Each decision record's head checked; returns what does not match."""
