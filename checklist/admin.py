@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -18,7 +18,9 @@ from django.utils.safestring import SafeString
 
 from signoffs.admin_views import gate_html, signoff_matrix_html
 from signoffs.dashboard_views import dashboard_view
+from signoffs.freeze import decision_annotations, decision_from_row
 from signoffs.models import SignoffRequirement
+from signoffs.record_status import release_record_html
 from signoffs.services import release_access_refresh, release_open_review
 from signoffs.summary import release_full_summary
 
@@ -33,6 +35,8 @@ from .admin_base import (
     status_badge,
 )
 from .admin_filters import OwnerFilter, SectionTreeFilter, TargetFilter, chosen_release
+from .admin_freeze import decision_html
+from .admin_reason import ReasonForChangeAdmin
 from .choices import ItemKind, ItemStatus
 from .models import Item, Release, Section
 from .permissions import item_editable_fields
@@ -117,6 +121,7 @@ class ReleaseAdmin(AuditedAdmin):
         "name",
         "project",
         "status",
+        "decision",
         "go_no_go_date",
         "owner",
         "readiness",
@@ -134,6 +139,7 @@ class ReleaseAdmin(AuditedAdmin):
         "related_links",
         "gate_panel",
         "signoff_matrix",
+        "decision_record",
         "source_name",
         "created_at",
     )
@@ -160,11 +166,16 @@ class ReleaseAdmin(AuditedAdmin):
             },
         ),
         ("Status summary", {"fields": ("status_summary", "related_links")}),
-        ("Sign-offs and the go/no-go decision", {"fields": ("signoff_matrix", "gate_panel")}),
+        (
+            "Sign-offs and the go/no-go decision",
+            {"fields": ("signoff_matrix", "gate_panel", "decision_record")},
+        ),
         ("Source", {"classes": ("collapse",), "fields": ("source_name", "created_at")}),
     )
     inlines = (SectionInline, SignoffRequirementInline)
     actions = ("open_review",)
+    # Opening the review refuses a decided release itself; digests write nothing of a release.
+    freeze_exempt_actions = ("open_review", "send_digests_now")
 
     # A product manager who may create releases but has none yet still needs the release list
     # (empty) to reach "Import a checklist…" and "Add release" from the menu.
@@ -236,8 +247,14 @@ class ReleaseAdmin(AuditedAdmin):
                     "items", filter=countable & Q(items__status=ItemStatus.COMPLETE)
                 ),
                 items_failing=Count("items", filter=Q(items__target_met=False)),
+                **decision_annotations(),
             )
         )
+
+    @admin.display(description="Decision")
+    def decision(self, obj: Release) -> SafeString | str:
+        """GO / DEFER, when and by whom; a warning once that signature is stale (reopened)."""
+        return decision_html(decision_from_row(obj))
 
     @admin.display(description="Complete", ordering="items_complete")
     def readiness(self, obj: Release) -> str:
@@ -284,6 +301,11 @@ class ReleaseAdmin(AuditedAdmin):
     def gate_panel(self, obj: Release) -> SafeString | str:
         return gate_html(obj) if obj.pk else EMPTY
 
+    @admin.display(description="Decision record")
+    def decision_record(self, obj: Release) -> SafeString | str:
+        """Sealed, or pending / failed with the reason and the next automatic attempt."""
+        return release_record_html(obj.pk) if obj.pk else EMPTY
+
     @admin.display(description="Open")
     def related_links(self, obj: Release) -> SafeString | str:
         if obj.pk is None:
@@ -325,6 +347,8 @@ class ReleaseAdmin(AuditedAdmin):
         for release in queryset:
             try:
                 release_open_review(release=release, by=request.user)
+            except PermissionDenied as error:
+                self.report_denied(request, error, prefix=f"{release}: ", release=release)
             except ValidationError as error:
                 self.report_validation_error(request, error, prefix=f"{release}: ")
             else:
@@ -373,7 +397,7 @@ class SectionAdmin(AuditedAdmin):
 
 # ---------------------------------------------------------------- item
 @admin.register(Item)
-class ItemAdmin(AuditedAdmin):
+class ItemAdmin(ReasonForChangeAdmin, AuditedAdmin):
     """The checklist, one row per item, in the columns its readers use: the item, its section,
     status, owner, due date, target, actual and pass/fail (and the release while the list is
     not filtered to one). Statuses change in bulk through the actions (each item saved, so each
@@ -462,6 +486,8 @@ class ItemAdmin(AuditedAdmin):
         item's status, actual and evidence (on its page)."""
         if super().has_change_permission(request, obj):
             return True
+        if self.frozen(request, obj):  # the owner's fields too: a decided release is read-only
+            return False
         return obj is not None and bool(self._editable_fields(request, obj))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple:
@@ -511,6 +537,9 @@ class ItemAdmin(AuditedAdmin):
         label = ItemStatus(status).label
         try:
             changed = items_set_status(items=queryset, status=status, user=request.user)
+        except PermissionDenied as error:
+            self.report_denied(request, error)
+            return
         except ValidationError as error:
             self.report_validation_error(request, error)
             return

@@ -20,6 +20,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject, ModelChange
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from .admin_freeze import FrozenAdmin, FrozenRows
+from .admin_reason import ReasonedAdmin
+from .audit import audit_denied
 from .choices import STATUS_EMOJI, ItemStatus
 from .models import Release
 from .permissions import managed_releases, visible_releases
@@ -133,7 +136,7 @@ def _release_id(obj: Any, path: str) -> int | None:
     return getattr(obj, f"{last}_id", None)
 
 
-class ReleaseScoped:
+class ReleaseScoped(FrozenRows):
     """Rows and permissions follow the releases granted to the user (checklist.permissions):
     a superuser sees everything; anyone else sees the rows of releases they may view and
     changes, adds or deletes only in releases they manage. Model-level permissions never widen
@@ -156,11 +159,15 @@ class ReleaseScoped:
         return self._scoped(request, visible_ids(request), obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.frozen(request, obj):  # a decided release is read-only, for everyone
+            return False
         if request.user.is_superuser:
             return super().has_change_permission(request, obj)
         return self._scoped(request, managed_ids(request), obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.frozen(request, obj):
+            return False
         if request.user.is_superuser:
             return super().has_delete_permission(request, obj)
         return self._scoped(request, managed_ids(request), obj)
@@ -175,6 +182,8 @@ class ReleaseScopedInline(ReleaseScoped):
     """An inline on a release-owned page: the permissions of the page's object apply."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.frozen(request, obj):
+            return False
         if request.user.is_superuser:
             return super().has_add_permission(request, obj)
         return self._scoped(request, managed_ids(request), obj)
@@ -194,6 +203,15 @@ def _managed_choices(db_field: models.Field, request: HttpRequest) -> QuerySet |
     return None
 
 
+def _is_release_path(entry: Any) -> bool:
+    return isinstance(entry, str) and (entry == "release" or entry.endswith("__release"))
+
+
+def _is_autocomplete(request: HttpRequest) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name == "autocomplete"
+
+
 class VisibleReleaseFilter(admin.RelatedFieldListFilter):
     """The "By release" filter lists only the releases the user may see: the admin's own
     filter would name every release in the database."""
@@ -205,19 +223,35 @@ class VisibleReleaseFilter(admin.RelatedFieldListFilter):
         return [(release.pk, str(release)) for release in releases.only("name", "version")]
 
 
-class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
-    """Base for every model admin: rows scoped to the user's releases (``ReleaseScoped``), and
-    a history page listing who changed what and when, with a readable ``field: old → new``
-    diff. History is read-only: there is no revert, whatever the settings say, and a POST to a
-    historical version is refused with nothing written."""
+class AuditedAdmin(FrozenAdmin, ReleaseScoped, ReasonedAdmin, SimpleHistoryAdmin):
+    """Base for every model admin: rows scoped to the user's releases (``ReleaseScoped``),
+    every write recorded with its reason (``ReasonedAdmin``), and a history page listing who
+    changed what, when and why, with a readable ``field: old → new`` diff. History is
+    read-only: there is no revert, whatever the settings say, and a POST to a historical
+    version is refused with nothing written."""
 
     empty_value_display = EMPTY
 
     def get_list_filter(self, request: HttpRequest) -> tuple:
+        """Every "By release" filter, also one reached through a relation
+        (``requirement__release``), lists only the releases the user may see."""
         return tuple(
-            ("release", VisibleReleaseFilter) if entry == "release" else entry
+            (entry, VisibleReleaseFilter) if _is_release_path(entry) else entry
             for entry in super().get_list_filter(request)
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """An autocomplete answers for a form field that only accepts rows of releases the user
+        manages (``_managed_choices``): it offers only those, not every row they may see."""
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_autocomplete(request) and not request.user.is_superuser:
+            field = f"{self.release_path}__in" if self.release_path else "pk__in"
+            queryset = queryset.filter(**{field: sorted(managed_ids(request))})
+        if _is_autocomplete(request) and not queryset.ordered:
+            queryset = queryset.order_by("pk")  # the autocomplete pages its answers
+        return queryset, duplicates
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -305,3 +339,13 @@ class AuditedAdmin(ReleaseScoped, SimpleHistoryAdmin):
         """Show a refused service call as an error message, one line per reason."""
         for message in error.messages:
             self.message_user(request, prefix + message, level=messages.ERROR)
+
+    def report_denied(
+        self, request: HttpRequest, error: PermissionDenied, prefix: str = "", *, release=None
+    ) -> None:
+        """Show a refusal for lack of right as an error message (never a 500, nothing written)
+        and record it as a ``permission_denied`` audit event — once per request: a service that
+        refused has recorded why already."""
+        message = str(error) or "Permission denied."
+        audit_denied(request, reason=prefix + message, release=release)
+        self.message_user(request, prefix + message, level=messages.ERROR)

@@ -25,6 +25,7 @@ from signoffs.documents import release_import
 from signoffs.services import release_access_refresh, release_set_owner
 
 from .admin_base import forget_access
+from .audit import audit_denied
 from .importers import ChecklistImportError, parse_checklist
 from .models import Release
 from .permissions import can_manage_release
@@ -74,10 +75,12 @@ def _refuse_replace_unless_managed(request: HttpRequest, data: bytes, source_nam
     version = parse_checklist(data, source_name=source_name).release.version
     existing = Release.objects.filter(version=version).first()
     if existing is not None and not can_manage_release(request.user, existing):
-        raise ValidationError(
+        message = (
             f"{source_name}: release {version} exists and you do not manage it; "
             "only its product managers can replace its checklist."
         )
+        audit_denied(request, reason=message, release=existing)
+        raise ValidationError(message)
 
 
 @transaction.atomic

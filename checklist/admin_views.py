@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -25,10 +26,8 @@ from signoffs.models import ReleaseMember, SignoffRequirement
 from signoffs.records import download_audit
 from signoffs.services import member_set, release_reopen, release_set_owner, requirement_assign
 
-from .audit import audit_record
 from .csv_export import release_items_csv
 from .models import Release
-from .models_audit import AuditKind
 from .permissions import can_manage_release, visible_releases
 
 
@@ -39,21 +38,31 @@ def _release(request: HttpRequest, object_id: str, *, manage: bool = False) -> R
     return release
 
 
-def _people():
-    return get_user_model().objects.filter(is_active=True).order_by("username")
+def _people(release: Release, *, manages: bool):
+    """Who the page's pickers offer: to a manager every active person (anyone may be given a
+    role); to anyone else only the people who already hold one on this release, which the page
+    shows anyway — never the organisation's directory."""
+    people = get_user_model().objects.filter(is_active=True).order_by("username")
+    if manages:
+        return people
+    on_release = Q(pk=release.owner_id) | Q(
+        pk__in=SignoffRequirement.objects.filter(release=release).values("assignee")
+    )
+    on_release |= Q(pk__in=ReleaseMember.objects.filter(release=release).values("user"))
+    return people.filter(on_release)
 
 
 class RolesForm(forms.Form):
     """Owner, one signer per requirement, and members to add; current members can be removed."""
 
-    def __init__(self, *args, release: Release, **kwargs):
+    def __init__(self, *args, release: Release, manages: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.release = release
         self.requirements = list(
             SignoffRequirement.objects.filter(release=release).select_related("assignee")
         )
         self.members = list(ReleaseMember.objects.filter(release=release).select_related("user"))
-        people = _people()
+        people = _people(release, manages=manages)
         self.fields["owner"] = forms.ModelChoiceField(
             people, initial=release.owner_id, label="Owner (product manager)", required=False
         )
@@ -85,21 +94,23 @@ class RolesForm(forms.Form):
 
 @transaction.atomic
 def _apply_roles(form: RolesForm, by) -> list[str]:
-    """Every change through its service; any refusal rolls all of them back."""
+    """Every change through its service; any refusal rolls all of them back. Removals and
+    signers go before the owner, so that one save can hand a signing role to someone else and
+    make its former holder the owner (separation of duties checks each step)."""
     done: list[str] = []
-    owner = form.cleaned_data["owner"]
-    if owner is not None and owner.pk != form.release.owner_id:
-        release_set_owner(release=form.release, owner=owner, by=by)
-        done.append(f"Owner: {owner.get_username()}")
+    for member in form.members:
+        if form.cleaned_data[f"remove_{member.pk}"]:
+            member_set(release=form.release, user=member.user, role=None, by=by)
+            done.append(f"Removed {member.user.get_username()}")
     for requirement in form.requirements:
         signer = form.cleaned_data[f"signer_{requirement.pk}"]
         if (signer.pk if signer else None) != requirement.assignee_id:
             requirement_assign(requirement=requirement, assignee=signer, by=by)
             done.append(f"{requirement.role}: {signer.get_username() if signer else 'nobody'}")
-    for member in form.members:
-        if form.cleaned_data[f"remove_{member.pk}"]:
-            member_set(release=form.release, user=member.user, role=None, by=by)
-            done.append(f"Removed {member.user.get_username()}")
+    owner = form.cleaned_data["owner"]
+    if owner is not None and owner.pk != form.release.owner_id:
+        release_set_owner(release=form.release, owner=owner, by=by)
+        done.append(f"Owner: {owner.get_username()}")
     user, role = form.cleaned_data["add_user"], form.cleaned_data["add_role"]
     if user is not None and role:
         member_set(release=form.release, user=user, role=role, by=by)
@@ -110,24 +121,20 @@ def _apply_roles(form: RolesForm, by) -> list[str]:
 def roles_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     release = _release(request, object_id)
     can_change = can_manage_release(request.user, release)
-    form = RolesForm(request.POST or None, release=release)
+    form = RolesForm(request.POST or None, release=release, manages=can_change)
     if request.method == "POST":
         if not can_change:
             raise PermissionDenied("Only the release's product managers change its roles.")
         if form.is_valid():
             try:
                 done = _apply_roles(form, request.user)
+            except PermissionDenied as error:
+                model_admin.report_denied(request, error, release=release)
             except ValidationError as error:
                 model_admin.report_validation_error(request, error)
             else:
-                if done:
-                    audit_record(
-                        AuditKind.ROLE_ASSIGNMENT_CHANGED,
-                        request=request,
-                        release=release,
-                        obj=release,
-                        detail={"changes": done},
-                    )
+                # Each change is its own audit event, written by its service (owner and signer:
+                # role_assignment_changed; member: release_member_changed): one event per fact.
                 model_admin.message_user(
                     request,
                     "Saved: " + ("; ".join(done) if done else "no change"),
@@ -155,12 +162,14 @@ def reopen_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespon
     if request.method == "POST" and form.is_valid():
         try:
             release_reopen(release=release, by=request.user, reason=form.cleaned_data["reason"])
+        except PermissionDenied as error:
+            model_admin.report_denied(request, error, release=release)
         except ValidationError as error:
             model_admin.report_validation_error(request, error)
         else:
             model_admin.message_user(
                 request,
-                "Reopened: the decision is stale and the release is a draft again.",
+                "Reopened: the decision is stale and the release is in review again.",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(

@@ -7,8 +7,10 @@ class ChecklistConfig(AppConfig):
     verbose_name = "Checklist"
 
     def ready(self) -> None:
-        from . import audit, chain, triggers
+        from . import audit, audit_access, chain, change_reasons, triggers
 
         audit.connect()
+        audit_access.connect()  # changes of accounts and access as audit events
         chain.connect()
+        change_reasons.connect()  # the backstop: no history record without a reason
         post_migrate.connect(triggers.install_on_migrate, sender=self, dispatch_uid="dcmms_ao")

@@ -63,6 +63,91 @@ def audit_record(
     )
 
 
+# ---------------------------------------------------------------- refused requests
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DENIED_EVENT = "_dcmms_denied_event"
+_DENIED_PENDING = "_dcmms_denied_pending"
+_DENIED_WATCHED = "_dcmms_denied_watched"
+
+
+def current_request() -> HttpRequest | None:
+    """The request being served on this thread (simple-history's middleware keeps it), if any."""
+    from simple_history.models import HistoricalRecords
+
+    return getattr(HistoricalRecords.context, "request", None)
+
+
+def audit_denied(
+    request_or_user=None,
+    *,
+    reason: str = "",
+    obj: Any = None,
+    release=None,
+    detail: dict | None = None,
+) -> AuditEvent | None:
+    """Record a refusal for lack of right as one ``permission_denied`` event: who, the path and
+    method of the request, and why. Call it with the request, or with the refused user from a
+    service (the request being served is then found, when there is one).
+
+    One event per refused request: later calls for the same request (the 403 handler after a
+    view or service already recorded why) only add what is not known yet. The event is kept on
+    the request and written by ``DeniedAuditMiddleware`` once the response is ready, with the
+    status answered, outside the refused write's transaction (its rollback does not take the
+    record along). Without that middleware, or without a request (a command, a task), it is
+    written at once. Never pass the request body or a password in ``detail``."""
+    if isinstance(request_or_user, HttpRequest):
+        request, actor = request_or_user, _request_user(request_or_user)
+    else:
+        request, actor = current_request(), request_or_user
+        if actor is not None and not getattr(actor, "is_authenticated", False):
+            actor = None
+        if request is not None and actor is not None and _request_user(request) != actor:
+            request = None  # a refusal about someone else than the signed-in user
+    facts = {"reason": str(reason)[:500]} if reason else {}
+    facts.update(detail or {})
+    if request is None:
+        return audit_record(
+            AuditKind.PERMISSION_DENIED, actor=actor, obj=obj, release=release, detail=facts
+        )
+    written = getattr(request, _DENIED_EVENT, None)
+    if written is not None:
+        return written
+    pending = getattr(request, _DENIED_PENDING, None)
+    if pending is None:
+        pending = {"detail": {}, "obj": None, "release": None}
+        setattr(request, _DENIED_PENDING, pending)
+    for key, value in facts.items():
+        pending["detail"].setdefault(key, value)  # the first, most specific reason wins
+    pending["obj"] = pending["obj"] if pending["obj"] is not None else obj
+    pending["release"] = pending["release"] if pending["release"] is not None else release
+    if getattr(request, _DENIED_WATCHED, False):
+        return None  # written by the middleware after the response
+    return audit_denied_flush(request)
+
+
+def audit_denied_flush(request: HttpRequest, *, status: int | None = None) -> AuditEvent | None:
+    """Write the request's refusal, if one is pending and none is written yet, with ``status``,
+    the answer given. Called by ``audit_denied`` and by ``DeniedAuditMiddleware``."""
+    written = getattr(request, _DENIED_EVENT, None)
+    if written is not None:
+        return written
+    pending = getattr(request, _DENIED_PENDING, None)
+    if pending is None:
+        return None
+    detail = {"path": request.path[:500], "method": request.method, **pending["detail"]}
+    if status is not None:
+        detail.setdefault("status", status)
+    event = audit_record(
+        AuditKind.PERMISSION_DENIED,
+        request=request,
+        obj=pending["obj"],
+        release=pending["release"],
+        detail=detail,
+    )
+    setattr(request, _DENIED_EVENT, event)
+    return event
+
+
 # ---------------------------------------------------------------- sign-in events
 def _on_logged_in(sender, request, user, **kwargs) -> None:
     from dcmms_release.security import mark_session_start

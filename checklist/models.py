@@ -17,13 +17,14 @@ from .querysets import ItemQuerySet, ReleaseQuerySet
 class Release(models.Model):
     """One release under go/no-go review, e.g. dCMMS Release 2 (v0.3.0).
 
-    Status flow: draft → in review → decided; reopening a decided release goes back to draft.
+    Status flow: draft → in review → decided. A decided release is frozen (signoffs.freeze);
+    reopening it, with a reason, brings it back to in review.
     """
 
     ALLOWED_TRANSITIONS = {
         ReleaseStatus.DRAFT: {ReleaseStatus.IN_REVIEW},
         ReleaseStatus.IN_REVIEW: {ReleaseStatus.DRAFT, ReleaseStatus.DECIDED},
-        ReleaseStatus.DECIDED: {ReleaseStatus.DRAFT},
+        ReleaseStatus.DECIDED: {ReleaseStatus.IN_REVIEW},
     }
 
     project = models.CharField(max_length=300)

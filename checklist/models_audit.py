@@ -22,6 +22,14 @@ class AuditKind(models.TextChoices):
     RECORD_DOWNLOAD = "record_download", "Record downloaded"
     ROLE_ASSIGNMENT_CHANGED = "role_assignment_changed", "Role assignment changed"
     PURGE = "purge", "Records purged"
+    ACCOUNT_CREATED = "account_created", "Account created"
+    ACCOUNT_CHANGED = "account_changed", "Account flags changed"
+    ACCOUNT_DELETED = "account_deleted", "Account deleted"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    GROUP_MEMBERSHIP_CHANGED = "group_membership_changed", "Group membership changed"
+    PERMISSIONS_CHANGED = "permissions_changed", "Model permissions changed"
+    OBJECT_PERMISSION_CHANGED = "object_permission_changed", "Object permission changed"
+    RELEASE_MEMBER_CHANGED = "release_member_changed", "Release membership changed"
 
 
 class AuditEvent(models.Model):

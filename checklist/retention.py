@@ -21,11 +21,11 @@ from datetime import date, datetime, time
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .audit import audit_record
-from .chain import chain_link_purge, chain_pending, chained_models, rows_unlinked_or_changed
+from .chain import chain_flush, chain_link_purge, chained_models, rows_unlinked_or_changed
 from .models import Release
 from .models_audit import AuditEvent, AuditKind, AuditPurge
 from .retention_clock import ReleaseDue, loose_events, releases_due
@@ -113,8 +113,31 @@ def records_purge(
     if dry_run:
         with transaction.atomic(using=using):  # one consistent reading; nothing is written
             return _purge(cutoff=cutoff, username=username, actor=actor, using=using, write=False)
+    _refuse_unless_owner(using)
     with purge_allowed(using):
         return _purge(cutoff=cutoff, username=username, actor=actor, using=using, write=True)
+
+
+def _refuse_unless_owner(using: str) -> None:
+    """On PostgreSQL only the tables' owner gets past the append-only triggers (the runtime
+    role has no DELETE on the audit records at all). Anyone else is refused before anything is
+    read or written — even when nothing is due, so that no purge event claims a purge that
+    could not have deleted anything."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class "
+            "WHERE oid = %s::regclass",
+            [connection.ops.quote_name(AuditEvent._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    if not (row and row[0]):
+        raise ValidationError(
+            "The database refused the purge (append-only audit records): run it as the tables' "
+            "owner, the role that runs migrate. Nothing was deleted."
+        )
 
 
 def _refuse_tampered(rows: dict, release_ids: set[int] | None, using: str) -> None:
@@ -157,7 +180,7 @@ def _purge(*, cutoff, username, actor, using, write: bool) -> PurgeReport:
         for chunk in chunks(ids):
             list(Release.objects.using(using).select_for_update().filter(pk__in=chunk))
         releases = [r for r in releases_due(cutoff=cutoff, using=using) if r.id in ids]
-        chain_pending(using)  # every row about to go has its link; the marker accounts for it
+        chain_flush(using)  # the purge's own rows so far; every row about to go must be linked
     counts: Counter[str] = Counter()
     purged: dict[str, list[list[int]]] = {}
     for batch in chunks([r.id for r in releases], RELEASES_AT_ONCE):  # bounded memory

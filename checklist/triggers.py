@@ -7,8 +7,10 @@ What is protected, on PostgreSQL and on SQLite alike:
   audit events, the hash chain and the purge markers: no UPDATE, no DELETE;
 - signatures: no DELETE, no UPDATE of any column except ``state`` (valid → stale/revoked is a
   new state, recorded as a signature event);
-- decision records: no DELETE; the release, signature, snapshot, fingerprint and creation time
-  never change, and the PDF and its SHA-256 never change once set.
+- decision records: no DELETE; only the later-filled columns (``DecisionRecord.LATER_FILLED``:
+  state, failure and retry bookkeeping, PDF, its SHA-256, render time) may change — the release,
+  signature, snapshot, fingerprint, creation time and any other column never do — and the PDF
+  and its SHA-256 never change once set.
 
 The triggers are created by a ``post_migrate`` handler (idempotent: dropped and re-created), not
 by migration files, so they follow the models of every app without touching their migrations.
@@ -73,10 +75,8 @@ def protections(vendor: str) -> list[Protection]:
     )
 
     record = apps.get_model("signoffs.DecisionRecord")
-    frozen = [
-        record._meta.get_field(name).column
-        for name in ("id", "release", "signature", "snapshot_json", "snapshot_sha256", "created_at")
-    ]
+    # Frozen: every column but the later-filled ones, so a column added later is frozen too.
+    frozen = [f.column for f in record._meta.concrete_fields if f.name not in record.LATER_FILLED]
     op = "IS DISTINCT FROM" if vendor == "postgresql" else "IS NOT"
     once_set = [
         f'(OLD."pdf" IS NOT NULL AND OLD."pdf" {op} NEW."pdf")',

@@ -4,8 +4,11 @@
   (Django only has the 30-minute idle limit, ``SESSION_COOKIE_AGE`` renewed by each request).
 - ``RateLimitMiddleware``: at most ``RATE_LIMIT_PER_MINUTE`` requests per minute per signed-in
   user (per client address when anonymous); the next one gets 429 with ``Retry-After``. Counted
-  in Django's cache, so several workers share the count when the cache is Redis.
+  in Django's cache, so several workers share the count when the cache is Redis; while the
+  cache is down, counted per process (``cache_guard``), so the portal keeps serving.
 - ``NoStoreMiddleware``: pages served to a signed-in user are never stored by a browser or proxy.
+- ``DeniedAuditMiddleware``: every refused write (403, or 404 for an object not granted) is one
+  ``permission_denied`` audit event (``checklist.audit.audit_denied``).
 - ``server_error`` / ``permission_denied``: a generic error page carrying an incident id that
   is also in the log; a refused request is recorded as a ``permission_denied`` audit event.
 - ``MaximumLengthValidator``: passwords up to at least 64 characters are accepted (ASVS 2.1.2);
@@ -25,12 +28,13 @@ from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
+
+from .cache_guard import counter_incr
 
 logger = logging.getLogger("dcmms_release.security")
 
@@ -94,12 +98,7 @@ class RateLimitMiddleware:
         now = time.time()
         window = int(now // 60)
         key = f"ratelimit:{who}:{window}"
-        cache.add(key, 0, timeout=120)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=120)
-            count = 1
+        count = counter_incr(key, timeout=120)  # per process while the cache is down
         limit = settings.RATE_LIMIT_PER_MINUTE
         if count > limit:
             if count == limit + 1:
@@ -131,6 +130,57 @@ class NoStoreMiddleware:
         return response
 
 
+def refused_admin_action(request: HttpRequest) -> str | None:
+    """The admin action a changelist POST asked for that the user may not use (Django offers
+    it only to those with its permission and answers anyone else "No action selected",
+    changing nothing): its name, else None."""
+    match = getattr(request, "resolver_match", None)
+    model_admin = getattr(getattr(match, "func", None), "model_admin", None)
+    if request.method != "POST" or model_admin is None:
+        return None
+    if not (match.url_name or "").endswith("_changelist"):
+        return None
+    try:
+        name = request.POST.getlist("action")[int(request.POST.get("index", 0))]
+    except (IndexError, ValueError):
+        return None
+    defined = {entry[1] for entry in model_admin._get_base_actions()}
+    if name in defined and name not in model_admin.get_actions(request):
+        return name
+    return None
+
+
+class DeniedAuditMiddleware:
+    """Every refused write is one ``permission_denied`` audit event (checklist.audit): the
+    refusal a view or service recorded with ``audit_denied`` (written here, after the refused
+    transaction rolled back), an admin action the user may not use, else any
+    POST/PUT/PATCH/DELETE answered 403, or 404 by a named route (an object not granted answers
+    like a missing one; a GET 404 is a typo, not an event). Last in MIDDLEWARE, inside axes, so
+    a lockout answer is not counted as a refusal."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from checklist.audit import WRITE_METHODS, audit_denied, audit_denied_flush
+
+        request._dcmms_denied_watched = True
+        response = self.get_response(request)
+        action = refused_admin_action(request)
+        if action is not None:
+            audit_denied(request, reason="Admin action not allowed.", detail={"action": action})
+        status = None
+        if request.method in WRITE_METHODS and response.status_code in (403, 404):
+            match = getattr(request, "resolver_match", None)
+            if response.status_code == 403 or (match is not None and match.url_name):
+                status = response.status_code
+        if status is not None:
+            reason = "No such object, or not granted to this user." if status == 404 else ""
+            audit_denied(request, reason=reason)
+        audit_denied_flush(request, status=response.status_code)
+        return response
+
+
 # ---------------------------------------------------------------- error pages
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
     """A generic page: no stack trace, no settings, only an incident id that the log repeats."""
@@ -143,14 +193,11 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 403 page, after recording who was refused what."""
-    from checklist.audit import audit_record
+    """Django's 403 page, after recording who was refused what (once per request, with the
+    refusal's own message as the reason)."""
+    from checklist.audit import audit_denied
 
-    audit_record(
-        "permission_denied",
-        request=request,
-        detail={"path": request.path[:500], "method": request.method},
-    )
+    audit_denied(request, reason=str(exception or ""), detail={"status": 403})
     return defaults.permission_denied(request, exception)
 
 

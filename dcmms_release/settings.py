@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from dcmms_release.db import ENGINES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("DCMMS_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "dcmms_release.security.RateLimitMiddleware",
     "dcmms_release.security.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
+    # every refused write is one permission_denied audit event (security.py, checklist/audit.py)
+    "dcmms_release.security.DeniedAuditMiddleware",
 ]
 
 ROOT_URLCONF = "dcmms_release.urls"
@@ -97,10 +101,32 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'dcmms.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Django's backend plus a step before each COMMIT, where the audit chain links the rows the
+# transaction wrote (dcmms_release.db, checklist.chain).
+if DATABASES["default"]["ENGINE"] not in ENGINES:
+    raise environ.ImproperlyConfigured(
+        f"DATABASE_URL: {DATABASES['default']['ENGINE']} is not supported: use PostgreSQL "
+        "or SQLite."
+    )
+DATABASES["default"]["ENGINE"] = ENGINES[DATABASES["default"]["ENGINE"]]
 # Persistent connections (seconds; 0 = one connection per request). Serving PostgreSQL with
 # gunicorn, 60 saves a connection set-up (a PostgreSQL backend started) on every request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] > 0
+# SQLite behind a web server (several threads or processes): concurrent writers wait for each
+# other instead of failing with "database is locked". WAL (readers never block the writer nor
+# the writer them), a busy timeout of SQLITE_BUSY_TIMEOUT seconds, and BEGIN IMMEDIATE (a
+# transaction takes the write lock when it begins: two transactions that read and then write
+# never both hold a read lock and ask to write, which SQLite refuses at once whatever the
+# timeout). synchronous=FULL: a committed signature survives a power loss too. Options given in
+# DATABASE_URL's query string win.
+if DATABASES["default"]["ENGINE"] == ENGINES["django.db.backends.sqlite3"]:
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- authentication
@@ -172,6 +198,17 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dcmms"}
     )
 }
+# A Redis cache that is down or hung costs a call at most CACHE_TIMEOUT seconds; the portal then
+# serves without it (dcmms_release.cache_guard: the rate limit counts per process, logged once)
+# and asks it again every CACHE_RETRY_SECONDS.
+CACHE_TIMEOUT = env.float("CACHE_TIMEOUT", default=1.0)
+CACHE_RETRY_SECONDS = env.float("CACHE_RETRY_SECONDS", default=10.0)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": CACHE_TIMEOUT,
+        "socket_timeout": CACHE_TIMEOUT,
+        **CACHES["default"].get("OPTIONS", {}),
+    }
 # Transport security: on in production (DJANGO_SECURE=true behind TLS); off by default so that
 # `make run` over plain http on localhost keeps working.
 DJANGO_SECURE = env.bool("DJANGO_SECURE", default=False) and not DEBUG
@@ -179,6 +216,12 @@ SECURE_SSL_REDIRECT = DJANGO_SECURE
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SESSION_COOKIE_SECURE = DJANGO_SECURE
 CSRF_COOKIE_SECURE = DJANGO_SECURE
+# In production the cookies carry the __Host- prefix: the browser keeps them only if they are
+# secure, for path "/" and with no Domain, so a sibling (sub)domain cannot set or overwrite them.
+SESSION_COOKIE_NAME = "__Host-sessionid" if DJANGO_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if DJANGO_SECURE else "csrftoken"
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = "/"
+SESSION_COOKIE_DOMAIN = CSRF_COOKIE_DOMAIN = None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000) if DJANGO_SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = DJANGO_SECURE
 SECURE_HSTS_PRELOAD = DJANGO_SECURE and env.bool("SECURE_HSTS_PRELOAD", default=True)
@@ -205,6 +248,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 HEALTH_BROKER_TIMEOUT = env.float("HEALTH_BROKER_TIMEOUT", default=2.0)
+# /health/ answers within HEALTH_TIMEOUT seconds whatever hangs (a check still running is "fail").
+HEALTH_TIMEOUT = env.float("HEALTH_TIMEOUT", default=2.0)
 # Load shedding (shedding.py), per process: requests worked on at once (0 = no bound; with
 # gunicorn gthread, fewer than the threads), how long one waits for a slot, how old a request
 # stamped by the proxy (X-Request-Start) may be; a refused one gets 503 and Retry-After.
@@ -214,19 +259,39 @@ SHED_MAX_QUEUE_AGE_MS = env.int("SHED_MAX_QUEUE_AGE_MS", default=2000)
 SHED_RETRY_AFTER_SECONDS = env.int("SHED_RETRY_AFTER_SECONDS", default=5)
 
 
-def _local_audit_chain_key() -> str:
+def _local_audit_chain_key(path: Path) -> tuple[str, str]:
     """The hash chain's key: from the environment in production (never in the database);
-    generated once under var/ for a local checkout, like the secret key."""
-    path = VAR_DIR / "audit_chain_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    generated once under var/ for a local checkout, like the secret key. Returns the key and
+    where it came from ("file" or "generated", made atomically: one key when several processes
+    start at once). A generated key is kept only while the database holds no audit chain: the
+    start-up gate (dcmms_release/keys.py) removes it and refuses to start otherwise."""
+    import os
+
+    if path.exists():
+        return path.read_text().strip(), "file"
+    fresh = path.with_name(f".{path.name}.{os.getpid()}")
+    fresh.write_text(secrets.token_hex(32))
+    fresh.chmod(0o600)
+    try:
+        os.link(fresh, path)
+        source = "generated"
+    except FileExistsError:
+        source = "file"
+    finally:
+        fresh.unlink()
+    return path.read_text().strip(), source
 
 
-AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _local_audit_chain_key()
-AUDIT_ANCHOR_PATH = Path(env.str("AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit_anchor.json")))
-AUDIT_CHAIN_SWEEP_MINUTES = env.int("AUDIT_CHAIN_SWEEP_MINUTES", default=10)
+AUDIT_CHAIN_KEY_FILE = VAR_DIR / "audit_chain_key"
+AUDIT_CHAIN_KEY, AUDIT_CHAIN_KEY_SOURCE = (
+    (env.str("AUDIT_CHAIN_KEY"), "environment")
+    if env.str("AUDIT_CHAIN_KEY", default="")
+    else _local_audit_chain_key(AUDIT_CHAIN_KEY_FILE)
+)
+# The chain head is appended to this file every AUDIT_ANCHOR_MINUTES (checklist.anchors): keep it
+# off the database host (write-once storage); verify_audit checks the whole series.
+AUDIT_ANCHOR_LOG = Path(env.str("AUDIT_ANCHOR_LOG", default=str(VAR_DIR / "audit_anchors.jsonl")))
+AUDIT_ANCHOR_MINUTES = env.int("AUDIT_ANCHOR_MINUTES", default=10)
 # Retention (checklist.retention, `manage.py purge_records`): a release's records and their audit
 # trail are kept this many years after its final decision (or last change); never fewer than 7.
 RETENTION_YEARS = env.int("RETENTION_YEARS", default=7)
@@ -249,6 +314,25 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+# Every call to the broker is bounded: a broker that accepts connections and never answers
+# costs a request about BROKER_TIMEOUT seconds (one publish retry), then kombu's
+# OperationalError, which the enqueue helper (dcmms_release.broker) logs and reports.
+BROKER_TIMEOUT = env.float("BROKER_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+BROKER_SOCKET_TIMEOUTS = {
+    "socket_timeout": BROKER_TIMEOUT,
+    "socket_connect_timeout": BROKER_TIMEOUT,
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(BROKER_SOCKET_TIMEOUTS)
+CELERY_REDIS_SOCKET_TIMEOUT = CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_TIMEOUT  # results
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
@@ -264,6 +348,22 @@ DECISION_SIGNING_KEY = env.str(
 DECISION_SIGNING_CERT = env.str(
     "DECISION_SIGNING_CERT", default=str(VAR_DIR / "signing" / "record-cert.pem")
 )
+# Only for a deliberate renewal: the certificate being replaced, accepted by the start-up gate
+# (dcmms_release/keys.py) as the sealer of the newest record until the new one has sealed one.
+DECISION_SIGNING_PREVIOUS_CERT = env.str("DECISION_SIGNING_PREVIOUS_CERT", default="")
+# A record not sealed (broker down, render or seal failed, task lost) is rendered again by beat
+# every DECISION_RECORD_RETRY_SECONDS once due: 2 × that after the decision, then backoff from
+# that (doubling, at most an hour), DECISION_RECORD_RETRY_ATTEMPTS attempts in all
+# (signoffs.record_status); after the last one a product manager retries it.
+DECISION_RECORD_RETRY_SECONDS = env.int("DECISION_RECORD_RETRY_SECONDS", default=60)
+DECISION_RECORD_RETRY_ATTEMPTS = env.int("DECISION_RECORD_RETRY_ATTEMPTS", default=8)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "decision-record-retry": {
+        "task": "signoffs.retry_decision_records",
+        "schedule": max(DECISION_RECORD_RETRY_SECONDS, 10),
+    },
+}
 
 # ---------------------------------------------------------------- email
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -297,12 +397,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "signoffs.send_daily_reminders",
         "schedule": crontab(hour=REMINDER_HOUR, minute=0),
     },
-    # checklist.chain: link audit rows that no transaction marked (at most this many minutes)
-    "audit-chain-sweep": {
-        "task": "checklist.chain_sweep",
-        "schedule": AUDIT_CHAIN_SWEEP_MINUTES * 60,
+    # checklist.anchors: the chain head to the anchor log outside the database
+    "audit-chain-anchor": {
+        "task": "checklist.chain_anchor",
+        "schedule": AUDIT_ANCHOR_MINUTES * 60,
     },
 }
+
+# ---------------------------------------------------------------- separation of duties
+# signoffs.gates: one person holds one signing role per release, and the release's owner and
+# product managers hold none ("prevent approval by author"), unless these allow it.
+SIGNOFF_ALLOW_MULTIPLE_ROLES = env.bool("SIGNOFF_ALLOW_MULTIPLE_ROLES", default=False)
+SIGNOFF_ALLOW_AUTHOR_APPROVAL = env.bool("SIGNOFF_ALLOW_AUTHOR_APPROVAL", default=False)
 
 # ---------------------------------------------------------------- import limits
 CHECKLIST_IMPORT_MAX_BYTES = env.int("CHECKLIST_IMPORT_MAX_BYTES", default=2 * 1024 * 1024)

@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from checklist.admin_base import EMPTY, AuditedAdmin, owner_display, status_badge
+from checklist.admin_reason import ReasonForChangeAdmin
 
 from .models import ActionItem, Risk
 
@@ -20,7 +21,7 @@ _SCORE_COLOURS = ((2, "#15803d"), (4, "#b45309"), (9, "#b91c1c"))
 
 
 @admin.register(Risk)
-class RiskAdmin(AuditedAdmin):
+class RiskAdmin(ReasonForChangeAdmin, AuditedAdmin):
     """The risk register: score = impact × probability (LOW 1, MEDIUM 2, HIGH 3)."""
 
     list_display = (
@@ -99,7 +100,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(AuditedAdmin):
+class ActionItemAdmin(ReasonForChangeAdmin, AuditedAdmin):
     """Action items; an overdue one is flagged in red with how many days it is late."""
 
     list_display = (

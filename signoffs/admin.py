@@ -27,6 +27,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from checklist.admin_base import EMPTY, AuditedAdmin, ReleaseScopedInline
+from checklist.admin_reason import ReasonForChangeAdmin, ReasonForChangeForm
 
 from .admin_views import (
     requirement_sign_view,
@@ -177,6 +178,8 @@ class SignoffRequirementAdmin(AuditedAdmin):
             assignee = form.cleaned_data["assignee"]
             try:
                 requirement_assign(requirement=requirement, assignee=assignee, by=request.user)
+            except PermissionDenied as error:
+                self.report_denied(request, error, release=requirement.release)
             except ValidationError as error:
                 self.report_validation_error(request, error)
             else:
@@ -215,9 +218,10 @@ class AttestationAdmin(AuditedAdmin):
 
 
 # ---------------------------------------------------------------- criteria
-class CriterionForm(forms.ModelForm):
+class CriterionForm(ReasonForChangeForm):
     """A criterion links only to its own release's items, risks and sign-offs, and carries a
-    manual verdict only when nothing is linked (linked things decide it otherwise)."""
+    manual verdict only when nothing is linked (linked things decide it otherwise); with the
+    reason for change."""
 
     class Meta:
         model = Criterion
@@ -242,7 +246,7 @@ class CriterionForm(forms.ModelForm):
 
 
 @admin.register(Criterion)
-class CriterionAdmin(AuditedAdmin):
+class CriterionAdmin(ReasonForChangeAdmin, AuditedAdmin):
     """GO criteria (all must be met) and NO-GO blockers (any one delays the release)."""
 
     form = CriterionForm

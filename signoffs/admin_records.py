@@ -1,6 +1,6 @@
-"""Decision records in the admin: the list (state pending / ready / failed with its reason), the
-download of a sealed record, a retry for a failed or stuck render, and a DRAFT record of any
-release at any time.
+"""Decision records in the admin: the list (state pending / ready / failed; one not sealed yet
+with its reason, its time and the next automatic attempt), the download of a sealed record, a
+retry for a failed or stuck render, and a DRAFT record of any release at any time.
 
 Who may download: whoever may see the release (its auditors, product managers, stakeholders
 and signers); everyone else gets 404, as if the record did not exist, and nothing is recorded.
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -26,13 +26,8 @@ from checklist.permissions import visible_releases
 
 from .choices import RecordState
 from .models import DecisionRecord
+from .record_status import record_status_html
 from .records import download_audit, draft_pdf, record_retry
-
-STATE_COLOURS = {
-    RecordState.PENDING: "#713f12",
-    RecordState.READY: "#14532d",
-    RecordState.FAILED: "#7f1d1d",
-}
 
 
 def _pdf_response(data: bytes, filename: str) -> HttpResponse:
@@ -62,6 +57,8 @@ class DecisionRecordAdmin(AuditedAdmin):
         "decision",
         "state_display",
         "attempts",
+        "failed_at",
+        "next_attempt_at",
         "snapshot_sha256",
         "pdf_sha256",
         "created_at",
@@ -93,17 +90,8 @@ class DecisionRecordAdmin(AuditedAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_display(self, obj: DecisionRecord) -> str:
-        label = obj.get_state_display()
-        if obj.state == RecordState.FAILED and obj.failure_reason:
-            return format_html(
-                '<strong style="color:{}">{}</strong>: {}',
-                STATE_COLOURS[obj.state],
-                label,
-                obj.failure_reason,
-            )
-        return format_html(
-            '<strong style="color:{}">{}</strong>', STATE_COLOURS.get(obj.state, "#374151"), label
-        )
+        # Not sealed yet: why, since when, and the next automatic attempt (signoffs.record_status)
+        return record_status_html(obj)
 
     @admin.display(description="fingerprint (SHA-256)")
     def fingerprint(self, obj: DecisionRecord) -> str:
@@ -176,14 +164,13 @@ class DecisionRecordAdmin(AuditedAdmin):
         queued = 0
         for record in queryset.select_related("release"):
             if not request.user.is_superuser and record.release_id not in managed:
-                self.message_user(
-                    request,
-                    f"{record}: only the release's product managers retry a render.",
-                    level=messages.ERROR,
-                )
+                refusal = PermissionDenied("only the release's product managers retry a render.")
+                self.report_denied(request, refusal, prefix=f"{record}: ", release=record.release)
                 continue
             try:
                 record_retry(record=record, by=request.user)
+            except PermissionDenied as error:
+                self.report_denied(request, error, prefix=f"{record}: ", release=record.release)
             except ValidationError as error:
                 self.report_validation_error(request, error, prefix=f"{record}: ")
             else:

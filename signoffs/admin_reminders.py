@@ -7,7 +7,7 @@ release and calls ``release_digests_send``. Registered by one import at the end 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -68,12 +68,14 @@ def send_digests_now(
     managed = managed_ids(request)
     for release in queryset.select_related("owner"):
         if not (request.user.is_superuser or release.pk in managed):
-            modeladmin.message_user(
-                request, f"{release}: you do not manage this release.", messages.ERROR
-            )
+            refusal = PermissionDenied("you do not manage this release.")
+            modeladmin.report_denied(request, refusal, prefix=f"{release}: ", release=release)
             continue
         try:
             results = release_digests_send(release=release, date=today, by=request.user)
+        except PermissionDenied as error:
+            modeladmin.report_denied(request, error, release=release)
+            continue
         except ValidationError as error:
             modeladmin.report_validation_error(request, error)
             continue

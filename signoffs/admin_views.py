@@ -3,9 +3,10 @@ renderers other pages embed (a signature's state badge, the release's sign-off m
 go/no-go gate).
 
 The views re-check access (a release the user may not see is a 404, never a 403 that confirms
-it exists), read only what a signer chooses (meaning, comment, password) and leave every rule
-and every write to ``signoffs.services``; a refusal is shown, and nothing is written. Every user
-string is escaped (``format_html`` here, autoescape in the templates)."""
+it exists), read only what a signer chooses (meaning, comment, the user ID on the session's
+first signing, password) and leave every rule and every write to ``signoffs.services``; a
+refusal is shown, and nothing is written. Every user string is escaped (``format_html`` here,
+autoescape in the templates)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from checklist.audit import audit_denied
 from checklist.models import Item, Release
 
 from .changes import release_changes_since, review_opened_at
@@ -37,6 +39,7 @@ from .gates import (
 from .gates import signing_refusals as gate_signing_refusals
 from .models import Signature, SignatureEvent, SignoffRequirement
 from .services import signature_give, signature_revoke
+from .signing_session import signing_needs_user_id
 from .summary import release_full_summary
 
 if TYPE_CHECKING:
@@ -235,6 +238,13 @@ class SignForm(forms.Form):
         label="Comment",
         help_text="Required to reject, or to DEFER.",
     )
+    username = forms.CharField(  # the first signing of a session only (§11.200(a)(1))
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+        label="User ID",
+        help_text="Your first signing in this session: type your user ID and your password. "
+        "Later signings in this session ask for the password only.",
+        error_messages={"required": "Type your user ID to sign."},
+    )
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         label="Your password",
@@ -243,11 +253,23 @@ class SignForm(forms.Form):
         error_messages={"required": "Re-enter your password to sign."},
     )
 
-    def __init__(self, *args: Any, requirement: SignoffRequirement, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        requirement: SignoffRequirement,
+        ask_user_id: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["meaning"].choices = [
             (meaning, SignatureMeaning(meaning).label) for meaning in allowed_meanings(requirement)
         ]
+        if not ask_user_id:
+            del self.fields["username"]
+            self.fields["password"].help_text = (
+                "Re-enter your password: signing is an electronic signature. You typed your "
+                "user ID at your first signing in this session."
+            )
 
 
 class RevokeForm(forms.Form):
@@ -385,22 +407,30 @@ def requirement_sign_view(
     user = request.user
     refusals = signing_preconditions(requirement, user)
     may_sign = not refusals
+    ask_user_id = signing_needs_user_id(request, user)
     if request.method != "POST":
-        form = SignForm(requirement=requirement) if may_sign else None
+        form = SignForm(requirement=requirement, ask_user_id=ask_user_id) if may_sign else None
         return _sign_page(model_admin, request, requirement, form=form, refusals=refusals)
     if requirement.assignee_id != user.pk:
+        audit_denied(
+            request,
+            reason=f"Not the assignee of the role {requirement.role}: nothing was signed.",
+            release=requirement.release,
+            obj=requirement,
+        )
         return _sign_page(
             model_admin, request, requirement, form=None, refusals=refusals, status=403
         )
     if not may_sign:
         return _sign_page(model_admin, request, requirement, form=None, refusals=refusals)
-    # Only the three fields of the form are read: nothing else posted reaches the service.
-    form = SignForm(request.POST, requirement=requirement)
+    # Only the fields of the form are read: nothing else posted reaches the service.
+    form = SignForm(request.POST, requirement=requirement, ask_user_id=ask_user_id)
     if form.is_valid():
         try:
             signature = signature_give(
                 requirement=requirement,
                 user=user,
+                username=form.cleaned_data.get("username", ""),
                 password=form.cleaned_data["password"],
                 meaning=form.cleaned_data["meaning"],
                 comment=form.cleaned_data["comment"],
@@ -463,4 +493,11 @@ def signature_revoke_view(
         if is_signer
         else revocation_refusals(signature=signature, user=request.user, reason=None),
     }
+    if not is_signer and request.method == "POST":
+        audit_denied(
+            request,
+            reason="Only the signer revokes a signature: nothing was revoked.",
+            release=signature.release,
+            obj=signature,
+        )
     return TemplateResponse(request, REVOKE_TEMPLATE, context, status=200 if is_signer else 403)

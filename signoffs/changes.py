@@ -26,6 +26,7 @@ from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils.text import capfirst
 
+from checklist.change_reasons import is_no_change
 from checklist.choices import ReleaseStatus
 from checklist.models import Item, Release, Section
 from checklist.targets import format_number
@@ -266,7 +267,7 @@ def release_changes_since(
         kind = KINDS.get(record.history_type, record.history_type)
         reason = record.history_change_reason or ""
         compared = (model, record.prev_history_id) in previous
-        if kind == "changed" and compared and not raws and not reason:
+        if kind == "changed" and compared and not raws and is_no_change(reason):
             continue
         changes.append(
             Change(

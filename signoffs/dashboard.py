@@ -15,19 +15,20 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Sum, Value, When, Window
 from django.db.models.functions import Coalesce, Lag, TruncDate
 from django.utils import timezone
 
-from checklist.choices import ItemKind, ItemStatus
+from checklist.choices import ItemKind, ItemStatus, ReleaseStatus
 from checklist.models import Item, Release
 from checklist.summary import Summary, SummaryRow
+from dcmms_release.cache_guard import cache_get, cache_set
 from risks.choices import LEVEL_WEIGHT, Level
 from risks.models import ActionItem, Risk
 
 from .changes import Change, release_changes_since
+from .freeze import Decision, decision_annotations, decision_from_row
 from .gates import CriterionResult, criteria_evaluate, go_refusals
 from .models import Signature, SignoffRequirement
 from .summary import SIGNOFF_CATEGORY, release_full_summary
@@ -334,10 +335,10 @@ def daily_totals_cached(release: Release) -> dict[datetime.date, tuple[int, int,
         f"dashboard:daily-totals:v1:{release.pk}:{stamp['records']}:{stamp['newest']}:"
         f"{timezone.get_current_timezone_name()}"
     )
-    ends = cache.get(key)
+    ends = cache_get(key)  # a miss while the cache is down: computed, not kept
     if ends is None:
         ends = daily_totals(release)
-        cache.set(key, ends, timeout=TREND_CACHE_SECONDS)
+        cache_set(key, ends, timeout=TREND_CACHE_SECONDS)
     return ends
 
 
@@ -535,6 +536,18 @@ class ReleaseReadiness:
     items_complete: int
     go_possible: bool
     refusal_count: int
+    # The latest final decision: shown instead of the gate while it is valid (the release is
+    # decided), with a warning once it is stale (reopened).
+    decision: Decision | None = None
+
+    @property
+    def decided(self) -> bool:
+        valid = self.decision is not None and self.decision.is_valid
+        return valid and self.release.status == ReleaseStatus.DECIDED
+
+    @property
+    def stale_decision(self) -> bool:
+        return self.decision is not None and not self.decided
 
     @property
     def percent_complete(self) -> int:
@@ -559,12 +572,15 @@ def releases_readiness(releases, *, limit: int = 10) -> ReadinessOverview:
     annotated = releases.annotate(
         n_items=Count("items", filter=countable),
         n_complete=Count("items", filter=countable & Q(items__status=ItemStatus.COMPLETE)),
+        **decision_annotations(),
     ).order_by("-created_at", "version")
     shown = list(annotated[:limit])
     total = len(shown) if len(shown) < limit else releases.count()
     rows = []
     for release in shown:
-        refusals = go_refusals(release)
+        decision = decision_from_row(release)
+        decided = release.status == ReleaseStatus.DECIDED and decision and decision.is_valid
+        refusals = [] if decided else go_refusals(release)  # a decided release has no gate
         rows.append(
             ReleaseReadiness(
                 release=release,
@@ -572,6 +588,7 @@ def releases_readiness(releases, *, limit: int = 10) -> ReadinessOverview:
                 items_complete=release.n_complete,
                 go_possible=not refusals,
                 refusal_count=len(refusals),
+                decision=decision,
             )
         )
     return ReadinessOverview(rows=rows, total=total)

@@ -22,6 +22,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from checklist.admin_base import pass_fail, status_badge, visible_ids
+from checklist.choices import ReleaseStatus
 from checklist.models import Release
 
 from . import charts
@@ -30,6 +31,7 @@ from .choices import CriterionKind
 from .dashboard import Dashboard, release_dashboard
 from .gates import CriterionResult
 from .models import ReleaseVisit
+from .record_status import release_record_html
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -145,6 +147,9 @@ def _context(dashboard: Dashboard, today: datetime.date) -> dict[str, Any]:
             [r for r in gate.results if r.criterion.kind != CriterionKind.GO]
         ),
         "matrix": signoff_matrix_html(release),
+        "record_status": (
+            release_record_html(release.pk) if release.status == ReleaseStatus.DECIDED else ""
+        ),
         "metric_rows": [
             {"item": item, "pass_fail": pass_fail(item.target_met)} for item in measurements.rows
         ],

@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 from django.db.models import Model, ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
-from simple_history.utils import bulk_create_with_history
 
 from checklist.chain import chain_mark
 from checklist.importers import (
@@ -25,9 +24,11 @@ from checklist.importers import (
     parse_checklist,
 )
 from checklist.models import Item, Release, Section
+from checklist.permissions import require_manage
 from risks.models import ActionItem, Risk
 
 from .choices import CriterionKind, Tier
+from .freeze import release_change_refusals
 from .invalidation import material_change
 from .models import Attestation, Criterion, SignoffRequirement
 
@@ -73,10 +74,16 @@ class _Writer:
             self.check(obj, line)
         objs = [obj for obj, _ in rows]
         if objs:
-            bulk_create_with_history(
-                objs, model, default_user=self.user, default_change_reason=self.reason
+            # Rows and their history in two bulk inserts; a bulk write sends no post_save, so the
+            # history rows are marked for the audit chain by their keys.
+            model._default_manager.bulk_create(objs)
+            history = model.history.bulk_history_create(
+                objs, default_user=self.user, default_change_reason=self.reason
             )
-            chain_mark(model.history.model, None)  # a bulk write sends no post_save
+            keys = [row.pk for row in history]
+            if None in keys:
+                raise RuntimeError(f"{model._meta.label}: the database returned no history keys")
+            chain_mark(model.history.model, keys)
         return objs
 
     def save(self, obj: Model, line: int | None = None) -> None:
@@ -142,6 +149,9 @@ def _release(
     if release is None:
         release = Release(version=parsed.version)
     else:
+        require_manage(writer.user, release, action="Replace the checklist")
+        if problems := release_change_refusals(release=release):  # frozen: refuse up front
+            raise writer.fail(f"cannot replace the checklist: {problems[0]}", parsed.line)
         stack.enter_context(
             material_change(
                 release_id=release.pk,
@@ -367,6 +377,8 @@ def release_import(
     requirement whose role is still in the checklist is kept (with its assignee and signatures)
     and updated; one whose role is gone is deleted, which is refused while signatures hang off
     it. Bad input raises ChecklistImportError naming the file and line, and nothing is written.
+    Only a manager of the release may replace it (``user`` None: the system, e.g. the command
+    without ``--user``); anyone else gets PermissionDenied.
     """
     parsed = parse_checklist(text, source_name=source_name)
     return release_import_parsed(parsed=parsed, replace=replace, user=user)

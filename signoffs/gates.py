@@ -3,11 +3,15 @@
 - `criteria_evaluate(release)`: each GO criterion (met?) and NO-GO blocker (fires?) with why.
 - `go_refusals(release)`: why the final decision cannot be GO now.
 - `signing_refusals(...)`: why this user cannot record this meaning on this requirement now.
+- `author_refusals(release, user)`: why this user may not hold a signing role on the release
+  (separation of duties: its owner and product managers do not sign it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from checklist.choices import ItemStatus, ReleaseStatus
 from checklist.models import Release
@@ -17,10 +21,12 @@ from .choices import (
     MEANINGS_NEEDING_REASON,
     ROLE_MEANINGS,
     CriterionKind,
+    MemberRole,
     SignatureMeaning,
     SignatureState,
 )
-from .models import Criterion, Signature, SignoffRequirement
+from .freeze import release_change_refusals
+from .models import Criterion, ReleaseMember, Signature, SignoffRequirement
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,45 @@ def allowed_meanings(requirement: SignoffRequirement) -> tuple[str, ...]:
     return FINAL_MEANINGS if requirement.final_decision else ROLE_MEANINGS
 
 
+def author_refusals(*, release: Release, user) -> list[str]:
+    """Separation of duties: the release's owner and its product managers prepare it, so they do
+    not sign it, unless SIGNOFF_ALLOW_AUTHOR_APPROVAL is set (as GitLab's "prevent approval by
+    author" can be turned off). Empty: ``user`` may hold a signing role on ``release``."""
+    if user is None or getattr(settings, "SIGNOFF_ALLOW_AUTHOR_APPROVAL", False):
+        return []
+    if release.owner_id == user.pk:
+        duty = "owns this release"
+    elif ReleaseMember.objects.filter(
+        release=release, user=user, role=MemberRole.PRODUCT_MANAGER
+    ).exists():
+        duty = "is a product manager of this release"
+    else:
+        return []
+    return [
+        f"Separation of duties: {user.get_username()} {duty}, and who prepares a release does "
+        "not sign it. Choose another signer."
+    ]
+
+
+def author_duty_refusals(*, release: Release, user, duty: str) -> list[str]:
+    """The other side of `author_refusals`: why ``user`` may not become the release's ``duty``
+    ("owner", "product manager") — they hold one of its signing roles."""
+    if user is None or getattr(settings, "SIGNOFF_ALLOW_AUTHOR_APPROVAL", False):
+        return []
+    held = (
+        SignoffRequirement.objects.filter(release=release, assignee=user)
+        .order_by("order", "pk")
+        .first()
+    )
+    if held is None:
+        return []
+    return [
+        f"Separation of duties: {user.get_username()} signs as {held.role} on this release, so "
+        f"cannot be its {duty} (who prepares a release does not sign it). Give that signing "
+        "role to someone else first."
+    ]
+
+
 def signing_refusals(
     *, requirement: SignoffRequirement, user, meaning: str, comment: str
 ) -> list[str]:
@@ -157,7 +202,11 @@ def signing_refusals(
     release = requirement.release
     if requirement.assignee_id is None or requirement.assignee_id != user.pk:
         reasons.append(f"You are not assigned to sign as {requirement.role} on this release.")
-    if release.status != ReleaseStatus.IN_REVIEW:
+    else:  # an owner or PM who holds a role from before the rule, or while it was allowed
+        reasons.extend(author_refusals(release=release, user=user))
+    if release.status == ReleaseStatus.DECIDED:  # frozen: the way back is a reopen
+        reasons.extend(release_change_refusals(release=release.pk))
+    elif release.status != ReleaseStatus.IN_REVIEW:
         reasons.append(
             f"The release is not in review (status: {release.get_status_display()}); "
             "the product manager opens the review."
@@ -186,6 +235,8 @@ def revocation_refusals(*, signature: Signature, user, reason: str | None) -> li
         reasons.append("This signature is already revoked.")
     if signature.requirement.final_decision and signature.release.status == ReleaseStatus.DECIDED:
         reasons.append("The final decision is not revoked: reopen the release instead.")
+    elif signature.release.status == ReleaseStatus.DECIDED:  # frozen with its sign-offs
+        reasons.extend(release_change_refusals(release=signature.release_id))
     if reason is not None and not reason.strip():
         reasons.append("A reason is required to revoke a signature.")
     return reasons

@@ -15,8 +15,25 @@ from .querysets import ReleaseOwnedQuerySet
 class DecisionRecord(models.Model):
     """The release's final decision as a document an auditor can verify: the canonical snapshot
     (JSON) and its SHA-256 (the fingerprint) are written with the decision and never change; the
-    sealed PDF and its SHA-256 are added once when rendered (pending → ready, or failed with the
-    reason and retried). A reopen and a new decision make a new record; both stay."""
+    sealed PDF and its SHA-256 are added once when rendered (pending → ready). A render or a
+    queuing that fails keeps the record pending with its reason and the time of the next
+    automatic attempt (beat retries it, with backoff); after the last attempt, or a failure no
+    retry can mend, it is failed until a product manager retries it. A reopen and a new
+    decision make a new record; both stay."""
+
+    # The only columns written after the row is created (signoffs.records saves exactly these;
+    # the append-only triggers refuse a change to any other, and the runtime role may UPDATE
+    # only these): every other column, including any added later, is frozen.
+    LATER_FILLED = (
+        "state",
+        "failure_reason",
+        "failed_at",
+        "attempts",
+        "next_attempt_at",
+        "pdf",
+        "pdf_sha256",
+        "rendered_at",
+    )
 
     release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="records")
     signature = models.OneToOneField(
@@ -30,8 +47,17 @@ class DecisionRecord(models.Model):
     state = models.CharField(
         max_length=10, choices=RecordState.choices, default=RecordState.PENDING
     )
-    failure_reason = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    failure_reason = models.TextField(blank=True, help_text="Why the last attempt failed.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed.")
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Renders tried, and queuings the broker refused."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When beat renders it if it is still pending; empty: no automatic attempt.",
+    )
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     pdf_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -25,15 +25,17 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from reportlab.platypus.doctemplate import LayoutError
 
 from checklist.audit import audit_record
-from checklist.chain import chain_head, chain_pending
+from checklist.chain import chain_flush, chain_head
 from checklist.models import Release
 from checklist.models_audit import AuditEvent, AuditKind
+from checklist.permissions import require_manage
 
 from .changes import release_changes_since, review_opened_at
 from .choices import RecordState
@@ -41,6 +43,7 @@ from .exports import canonical_json, release_snapshot, snapshot_sha256
 from .gates import criteria_evaluate, go_refusals
 from .models import DecisionRecord, Signature, SignoffRequirement
 from .pdf import render_record_pdf
+from .record_status import failure_note, first_check_delay
 from .signing_cert import SealError, seal_pdf
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ AUDIT_LIMIT = 500
 # What a render can fail with: recorded on the record as its failure reason (and retried from
 # the admin). Database errors are not caught here: the task retries on those.
 RENDER_ERRORS = (SealError, ImproperlyConfigured, LayoutError, OSError, ValueError, KeyError)
+RETRY_BATCH = 10  # records beat renders per run; the rest wait for the next run
 
 
 # ---------------------------------------------------------------- the frozen document
@@ -218,7 +222,10 @@ def _save(record: DecisionRecord, *, user, reason: str) -> None:
     record._history_user = user
     record._change_reason = reason
     record.full_clean()
-    record.save()
+    if record._state.adding:
+        record.save()
+    else:  # only what may change: the runtime role may UPDATE nothing else (grant_runtime_role)
+        record.save(update_fields=DecisionRecord.LATER_FILLED)
 
 
 # ---------------------------------------------------------------- services
@@ -226,15 +233,17 @@ def _save(record: DecisionRecord, *, user, reason: str) -> None:
 def record_create(*, release: Release, signature: Signature, by) -> DecisionRecord:
     """Freeze the decided release as the record's document and fingerprint, in the caller's
     transaction (the decision's), and queue its rendering once that transaction commits. A
-    broker that is down does not undo the decision: the record stays pending and the admin's
-    retry queues it again.
+    broker that is down does not undo the decision: the record stays pending with the reason,
+    and beat renders it (``records_retry_due``); so it does if it is still pending two minutes
+    on, whatever happened to the task.
 
-    First every audit row up to the decision (the signature, its event, the release's history)
-    is linked into the audit hash chain and the chain's head goes into the document: the sealed
-    record then anchors the chain, so a chain rewritten or truncated before the decision is
-    detected without an anchor file. On PostgreSQL the sweep's advisory lock is held until the
-    decision commits, so no other sweep can move the head meanwhile (decisions are rare)."""
-    chain_pending()
+    First the decision's own audit rows so far (the signature, its event, the release's history)
+    are linked into the audit hash chain — every earlier row was linked when it was committed —
+    and the chain's head goes into the document: the sealed record then anchors the chain, so a
+    chain rewritten or truncated before the decision is detected without an anchor file. On
+    PostgreSQL the chain's advisory lock is then held until the decision commits, so nobody
+    appends meanwhile (decisions are rare)."""
+    chain_flush()
     document = record_document(
         release=release, decision=signature, as_of=signature.signed_at, chain=chain_head()
     )
@@ -244,6 +253,7 @@ def record_create(*, release: Release, signature: Signature, by) -> DecisionReco
         snapshot_json=canonical_json(document),
         snapshot_sha256=snapshot_sha256(document),
         state=RecordState.PENDING,
+        next_attempt_at=timezone.now() + first_check_delay(),
     )
     _save(
         record,
@@ -256,23 +266,48 @@ def record_create(*, release: Release, signature: Signature, by) -> DecisionReco
 
 
 def record_enqueue(*, record_id: int) -> bool:
-    """Queue the rendering; False (logged) when the broker cannot be reached."""
+    """Queue the rendering; False when the broker cannot be reached, which is logged and kept
+    on the record as a failed attempt (the reason shown, beat retries it)."""
     from kombu.exceptions import OperationalError
+
+    from dcmms_release.broker import publish
 
     from .record_tasks import render_decision_record
 
     try:
-        render_decision_record.delay(record_id)
+        publish(render_decision_record, record_id)  # bounded: BROKER_TIMEOUT, one retry
     except OperationalError as exc:
         logger.warning("Decision record %s stays pending: broker unreachable (%s)", record_id, exc)
+        try:
+            record_enqueue_failed(record_id=record_id, reason="the broker was unreachable")
+        except DatabaseError:  # after the decision's commit: never fail the request for it
+            logger.exception("Decision record %s: the failed queuing was not recorded", record_id)
         return False
     return True
+
+
+@transaction.atomic
+def record_enqueue_failed(*, record_id: int, reason: str) -> DecisionRecord | None:
+    """A queuing the broker refused is a failed attempt: the record stays pending with the
+    reason and the time, and beat renders it after the backoff (failed after the last
+    attempt). A record that is ready, or gone, is left alone."""
+    record = DecisionRecord.objects.select_for_update().filter(pk=record_id).first()
+    if record is None or record.state == RecordState.READY:
+        return record
+    record.attempts += 1
+    failure_note(record, reason=reason, at=timezone.now())
+    _save(record, user=None, reason=f"Rendering not queued: {reason}"[:100])
+    return record
+
+
+class FingerprintMismatch(ValueError):
+    """The stored snapshot no longer hashes to the record's fingerprint: no retry mends it."""
 
 
 def record_document_load(record: DecisionRecord) -> dict[str, Any]:
     """The stored document, refused when it no longer hashes to the record's fingerprint."""
     if stored_fingerprint(record) != record.snapshot_sha256:
-        raise ValueError("the stored snapshot does not match the record's fingerprint")
+        raise FingerprintMismatch("the stored snapshot does not match the record's fingerprint")
     return json.loads(record.snapshot_json)
 
 
@@ -287,14 +322,35 @@ def record_pdf_unsealed(record: DecisionRecord) -> bytes:
     return render_record_pdf(dict(document, fingerprint=record.snapshot_sha256))
 
 
-def record_render(*, record_id: int) -> DecisionRecord:
+def record_render(
+    *, record_id: int, due_at: datetime.datetime | None = None
+) -> DecisionRecord | None:
     """Render the record from its stored snapshot, seal it, and store the PDF and its SHA-256
-    once (pending/failed → ready). A ready record is returned unchanged; a failure is kept on
-    the record with its reason (→ failed) for the admin to retry."""
+    once (pending/failed → ready). A ready record is returned unchanged. A failure is kept on
+    the record with its reason and time: pending with the next automatic attempt after the
+    backoff, or failed after the last attempt (or when the stored snapshot no longer matches its
+    fingerprint), for a product manager to retry.
+
+    ``due_at`` (beat's retry): only a record still due at that moment is rendered, and one that
+    another worker is rendering right now is skipped, so overlapping runs render it once (None:
+    the record vanished)."""
     with transaction.atomic():
-        record = (
-            DecisionRecord.objects.select_for_update().select_related("release").get(pk=record_id)
-        )
+        # Only the record's row is locked (of self), not its release's.
+        if due_at is None:
+            record = (
+                DecisionRecord.objects.select_for_update(of=("self",))
+                .select_related("release")
+                .get(pk=record_id)
+            )
+        else:
+            record = (
+                DecisionRecord.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("release")
+                .filter(_due(due_at), pk=record_id)
+                .first()
+            )
+            if record is None:  # sealed, rescheduled, being rendered or gone meanwhile
+                return DecisionRecord.objects.filter(pk=record_id).first()
         if record.state == RecordState.READY:
             return record
         record.attempts += 1
@@ -305,8 +361,12 @@ def record_render(*, record_id: int) -> DecisionRecord:
                 reason=f"Decision record of {record.release}; fingerprint {record.snapshot_sha256}",
             )
         except RENDER_ERRORS as exc:
-            record.state = RecordState.FAILED
-            record.failure_reason = f"{type(exc).__name__}: {exc}"[:2000]
+            failure_note(
+                record,
+                reason=f"rendering failed ({type(exc).__name__}: {exc})",
+                at=timezone.now(),
+                final=isinstance(exc, FingerprintMismatch),
+            )
             _save(record, user=None, reason=f"Rendering failed: {record.failure_reason}"[:100])
             logger.error("Decision record %s failed to render: %s", record_id, exc)
             return record
@@ -314,6 +374,7 @@ def record_render(*, record_id: int) -> DecisionRecord:
         record.pdf_sha256 = hashlib.sha256(sealed).hexdigest()
         record.state = RecordState.READY
         record.failure_reason = ""
+        record.next_attempt_at = None
         record.rendered_at = timezone.now()
         _save(record, user=None, reason="Rendered and sealed")
         return record
@@ -321,16 +382,46 @@ def record_render(*, record_id: int) -> DecisionRecord:
 
 @transaction.atomic
 def record_retry(*, record: DecisionRecord, by) -> DecisionRecord:
-    """Queue a failed (or still pending) record's rendering again. A ready record is final."""
+    """Queue a failed (or still pending) record's rendering again. A ready record is final.
+    Only a manager of the release may ask (``by`` None: the system)."""
     record = DecisionRecord.objects.select_for_update().get(pk=record.pk)
+    require_manage(by, record.release, action="Retry a decision record")
     if record.state == RecordState.READY:
         raise ValidationError("This record is ready; a ready record never changes.")
     record.state = RecordState.PENDING
     record.failure_reason = ""
-    _save(record, user=by, reason=f"Rendering retried by {by.get_username()}")
+    record.next_attempt_at = timezone.now() + first_check_delay()  # beat's net if it is lost
+    who = by.get_username() if by is not None else "the system"
+    _save(record, user=by, reason=f"Rendering retried by {who}")
     record_id = record.pk
     transaction.on_commit(lambda: record_enqueue(record_id=record_id))
     return record
+
+
+def _due(now: datetime.datetime) -> Q:
+    """Pending and due: its next attempt has come, or (a record from before attempts were
+    scheduled) it has been pending longer than the first check's delay."""
+    return Q(state=RecordState.PENDING) & (
+        Q(next_attempt_at__lte=now)
+        | Q(next_attempt_at__isnull=True, created_at__lte=now - first_check_delay())
+    )
+
+
+def records_retry_due(
+    *, now: datetime.datetime | None = None, limit: int = RETRY_BATCH
+) -> list[DecisionRecord]:
+    """Render every pending record whose next attempt has come (beat's task, on the worker: the
+    broker is up when it runs), oldest due first, at most ``limit`` per run. Idempotent: a
+    record sealed, rescheduled or being rendered meanwhile is left as it is. Returns the
+    records as they are now."""
+    now = now or timezone.now()
+    due = (
+        DecisionRecord.objects.filter(_due(now))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    tried = (record_render(record_id=pk, due_at=now) for pk in list(due[:limit]))
+    return [record for record in tried if record is not None]
 
 
 def draft_pdf(*, release: Release) -> bytes:

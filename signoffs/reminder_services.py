@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from checklist.choices import ReleaseStatus
 from checklist.models import Release
+from checklist.permissions import require_manage
 
 from .choices import DispatchStatus
 from .models import ReminderDispatch
@@ -198,7 +199,9 @@ def release_digests_send(*, release: Release, date: datetime.date, by: Any) -> l
     """The PM's "send this release's digests now": every digest the release has for the day,
     sent in this process whatever its cadence; a digest already sent today is not sent again;
     a mail server refusal is recorded and reported, not raised. Refused for a release whose
-    status sends no reminders."""
+    status sends no reminders, and for anyone but a manager of the release (``by`` None: the
+    system)."""
+    require_manage(by, release, action="Send the digests now")
     if not sends_for_status(release.status):
         allowed = ", ".join(
             str(ReleaseStatus(s).label) for s in settings.REMINDER_SEND_FOR_STATUSES

@@ -21,6 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from dcmms_release.broker import publish
+
 from .reminder_services import SEND_ERRORS, digest_deliver
 from .reminders import digests_due
 
@@ -33,7 +35,7 @@ RETRY_BASE_SECONDS = 60  # 1, 2, 4, 8, 16 minutes
 def enqueue(task: Any, *args: Any) -> bool:
     """Queue ``task(*args)``; False (and a warning in the log) when the broker is unreachable."""
     try:
-        task.delay(*args)
+        publish(task, *args)  # bounded in time (dcmms_release.broker)
     except OperationalError as error:
         logger.warning("Broker unavailable, %s%r not queued: %s", task.name, args, error)
         return False

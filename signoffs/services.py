@@ -1,25 +1,38 @@
 """Writes that carry the sign-off rules. Each is keyword-only, atomic, locks what it decides on,
-records who and why in the history, and raises ValidationError with every reason it refuses."""
+records who and why in the history, and raises ValidationError with every reason it refuses.
+Who may: access, roles, review and verdicts only by a manager of the release (``by`` None is
+the system — a command, a task — and is refused inside a web request); otherwise
+PermissionDenied and a ``permission_denied`` audit event (``checklist.permissions``)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
+from checklist.audit_access import access_record
 from checklist.choices import ReleaseStatus
 from checklist.models import Release
-from checklist.permissions import release_access_sync
+from checklist.models_audit import AuditKind
+from checklist.permissions import release_access_sync, require_manage
 
 from .choices import MemberRole, SignatureState
 from .exports import release_snapshot, snapshot_sha256
-from .gates import revocation_refusals, signing_refusals
+from .freeze import member_change_refusals, release_change_refusals
+from .gates import (
+    author_duty_refusals,
+    author_refusals,
+    revocation_refusals,
+    signing_refusals,
+)
 from .models import ReleaseMember, Signature, SignatureEvent, SignoffRequirement
 from .records import record_create
+from .signing_session import signing_needs_user_id, signing_session_mark
 
 
 def _save(obj, *, user, reason: str) -> None:
@@ -27,6 +40,12 @@ def _save(obj, *, user, reason: str) -> None:
     obj._change_reason = reason
     obj.full_clean()
     obj.save()
+
+
+def _refuse_if_frozen(release: Release) -> None:
+    """A decided release is frozen: refused before anything is written (signoffs.freeze)."""
+    if problems := release_change_refusals(release=release):
+        raise ValidationError(problems)
 
 
 def _move(signature: Signature, *, to: str, actor, reason: str) -> None:
@@ -59,18 +78,28 @@ def release_access_refresh(*, release: Release, user) -> None:
         user=user,
         view=manage or signs or membership is not None,
         manage=manage,
+        audit=membership is not None and membership.role == MemberRole.AUDITOR,
     )
 
 
 @transaction.atomic
 def requirement_assign(*, requirement: SignoffRequirement, assignee, by) -> SignoffRequirement:
     """Give a sign-off role on a release to one person (or to nobody). A person holds at most one
-    signing role per release (separation of duties) unless SIGNOFF_ALLOW_MULTIPLE_ROLES is set.
+    signing role per release (separation of duties) unless SIGNOFF_ALLOW_MULTIPLE_ROLES is set,
+    and the release's owner and product managers hold none (they prepare it) unless
+    SIGNOFF_ALLOW_AUTHOR_APPROVAL is set.
     A valid signature by the previous holder becomes stale: the role belongs to someone else."""
+    # The release first (its owner is decided on), then the requirement: every writer's order.
+    release = Release.objects.select_for_update().get(pk=requirement.release_id)
     requirement = SignoffRequirement.objects.select_for_update().get(pk=requirement.pk)
+    requirement.release = release
+    require_manage(by, release, action="Assign a signer")
+    _refuse_if_frozen(release)
     previous = requirement.assignee
     if assignee is not None and assignee.pk == requirement.assignee_id:
         return requirement
+    if assignee is not None and (problems := author_refusals(release=release, user=assignee)):
+        raise ValidationError(problems)
     if assignee is not None and not getattr(settings, "SIGNOFF_ALLOW_MULTIPLE_ROLES", False):
         other = (
             SignoffRequirement.objects.filter(release=requirement.release_id, assignee=assignee)
@@ -96,6 +125,19 @@ def requirement_assign(*, requirement: SignoffRequirement, assignee, by) -> Sign
             actor=by,
             reason=f"Role {requirement.role} reassigned to {who}",
         )
+    access_record(
+        AuditKind.ROLE_ASSIGNMENT_CHANGED,
+        by=by,
+        whom=assignee or previous,
+        release=release,
+        detail={
+            "role": requirement.role,
+            "assignee": {
+                "old": previous.get_username() if previous else None,
+                "new": assignee.get_username() if assignee else None,
+            },
+        },
+    )
     for user in filter(None, (previous, assignee)):
         release_access_refresh(release=requirement.release, user=user)
     return requirement
@@ -103,8 +145,19 @@ def requirement_assign(*, requirement: SignoffRequirement, assignee, by) -> Sign
 
 @transaction.atomic
 def member_set(*, release: Release, user, role: str | None, by) -> ReleaseMember | None:
-    """Grant (role) or remove (None) a person's product-manager, stakeholder or auditor access."""
+    """Grant (role) or remove (None) a person's product-manager, stakeholder or auditor access.
+    Someone who holds a signing role on the release is not made one of its product managers
+    (separation of duties) unless SIGNOFF_ALLOW_AUTHOR_APPROVAL is set."""
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    require_manage(by, release, action="Change access")
     member = ReleaseMember.objects.select_for_update().filter(release=release, user=user).first()
+    old_role = member.role if member is not None else None
+    if problems := member_change_refusals(release=release, old_role=old_role, role=role):
+        raise ValidationError(problems)
+    if role == MemberRole.PRODUCT_MANAGER and (
+        problems := author_duty_refusals(release=release, user=user, duty="product manager")
+    ):
+        raise ValidationError(problems)
     if role is None:
         if member is not None:
             member._history_user = by
@@ -115,22 +168,63 @@ def member_set(*, release: Release, user, role: str | None, by) -> ReleaseMember
         member = member or ReleaseMember(release=release, user=user)
         member.role = role
         _save(member, user=by, reason=f"{MemberRole(role).label} access for {user}")
+    if old_role != role:
+        access_record(
+            AuditKind.RELEASE_MEMBER_CHANGED,
+            by=by,
+            whom=user,
+            release=release,
+            detail={"role": {"old": old_role, "new": role}},
+        )
     release_access_refresh(release=release, user=user)
     return member
+
+
+def _claims_unowned(*, release: Release, owner, by) -> bool:
+    """A release with no owner yet (just imported) is taken by the person importing it, when
+    they may add releases: the one owner change that needs no manager."""
+    return (
+        release.owner_id is None
+        and by is not None
+        and owner is not None
+        and owner.pk == by.pk
+        and by.is_active
+        and by.has_perm("checklist.add_release")
+    )
 
 
 @transaction.atomic
 def release_set_owner(*, release: Release, owner, by) -> Release:
     """Hand the release to another product manager: the new owner manages it, the previous one
-    keeps only what another assignment gives them."""
+    keeps only what another assignment gives them. Someone who holds a signing role on the
+    release does not become its owner (separation of duties) unless
+    SIGNOFF_ALLOW_AUTHOR_APPROVAL is set."""
     release = Release.objects.select_for_update().get(pk=release.pk)
+    if not _claims_unowned(release=release, owner=owner, by=by):
+        require_manage(by, release, action="Change the owner")
     previous = release.owner
     if owner is None or (previous is not None and previous.pk == owner.pk):
         return release
+    _refuse_if_frozen(release)
+    if problems := author_duty_refusals(release=release, user=owner, duty="owner"):
+        raise ValidationError(problems)
     if not owner.is_active:
         raise ValidationError(f"{owner.get_username()} is deactivated.")
     release.owner = owner
     _save(release, user=by, reason=f"Owner set to {owner.get_username()}")
+    access_record(
+        AuditKind.ROLE_ASSIGNMENT_CHANGED,
+        by=by,
+        whom=owner,
+        release=release,
+        detail={
+            "role": "owner",
+            "owner": {
+                "old": previous.get_username() if previous else None,
+                "new": owner.get_username(),
+            },
+        },
+    )
     for user in filter(None, (previous, owner)):
         release_access_refresh(release=release, user=user)
     return release
@@ -139,9 +233,11 @@ def release_set_owner(*, release: Release, owner, by) -> Release:
 # ---------------------------------------------------------------- review
 @transaction.atomic
 def release_open_review(*, release: Release, by) -> Release:
-    """Draft → in review: from now on the assigned stakeholders can sign."""
+    """Draft → in review: from now on the assigned stakeholders can sign. Managers only."""
     release = Release.objects.select_for_update().get(pk=release.pk)
-    if not release.can_transition_to(ReleaseStatus.IN_REVIEW):
+    require_manage(by, release, action="Open the review")
+    # Only from a draft: decided → in review is the reopen's (release_reopen, with a reason).
+    if release.status != ReleaseStatus.DRAFT:
         raise ValidationError(
             f"A {release.get_status_display().lower()} release cannot be opened for review."
         )
@@ -152,8 +248,12 @@ def release_open_review(*, release: Release, by) -> Release:
 
 @transaction.atomic
 def release_reopen(*, release: Release, by, reason: str) -> Release:
-    """Decided → draft, with a reason. The final decision's signature becomes stale: a new
-    decision must be recorded after a new review."""
+    """Decided → in review, with a reason: the one way to change a decided (frozen) release.
+    The final decision's signature becomes stale (an appended event, with the reason) and the
+    release's history records "Reopened: <reason>"; a new decision must be recorded after the
+    review. The other signatures stay as they are: any change after the reopen makes them
+    stale as usual."""
+    require_manage(by, release, action="Reopen")
     if not reason.strip():
         raise ValidationError("A reason is required to reopen a decided release.")
     release = Release.objects.select_for_update().get(pk=release.pk)
@@ -163,18 +263,29 @@ def release_reopen(*, release: Release, by, reason: str) -> Release:
         release=release, requirement__final_decision=True, state=SignatureState.VALID
     ):
         _move(signature, to=SignatureState.STALE, actor=by, reason=f"Release reopened: {reason}")
-    release.status = ReleaseStatus.DRAFT
+    release.status = ReleaseStatus.IN_REVIEW
     _save(release, user=by, reason=f"Reopened: {reason}")
     return release
 
 
 # ---------------------------------------------------------------- signatures
-def _check_password(user, password: str, request=None) -> None:
+def _check_password(user, password: str, request=None, *, username: str | None = None) -> None:
     """Re-authentication for every signing (§11.200(a)). A wrong password is a failed login:
-    authenticate() sends user_login_failed, which the lockout and the audit trail count."""
+    authenticate() sends user_login_failed, which the lockout and the audit trail count.
+
+    ``username`` is the user ID the signer typed (None: not asked). One that is not the signer's
+    own is a failed sign-in of the signer too: it is counted against the signer's account, never
+    tried as someone else's (so the sign page is no way to guess, or lock out, another account)."""
     if request is None:  # a command or a task: authenticate as a local request
         request = HttpRequest()
         request.META["REMOTE_ADDR"] = "127.0.0.1"
+    if username is not None and username.strip() != user.get_username():
+        user_login_failed.send(
+            sender=__name__,
+            credentials={"username": user.get_username(), "password": "********"},
+            request=request,
+        )
+        raise ValidationError("The user ID is not the one you signed in with; nothing was signed.")
     checked = authenticate(request, username=user.get_username(), password=password)
     if checked is None or checked.pk != user.pk:
         raise ValidationError("The password is not correct; nothing was signed.")
@@ -187,22 +298,32 @@ def signature_give(
     password: str,
     meaning: str,
     comment: str = "",
+    username: str = "",
     request=None,
 ) -> Signature:
     """Sign a requirement's block. Only its assignee, only with their password, only while the
     release is in review, one valid signature per requirement (row lock and a unique constraint),
-    and GO only when nothing blocks it. The server sets the name, role, time and the SHA-256 of
-    the release snapshot being signed; recording GO or DEFER decides the release."""
-    _check_password(user, password, request)
+    and GO only when nothing blocks it. The first signing of a session also needs the signer's
+    user ID (§11.200(a)(1)); a signing without a session (a command) always does. The server
+    sets the name, role, time and the SHA-256 of the release snapshot being signed; recording GO
+    or DEFER decides the release."""
+    if signing_needs_user_id(request, user) and not username.strip():
+        raise ValidationError(
+            "Enter your user ID as well as your password: the first signing of a session "
+            "asks for both. Nothing was signed."
+        )
+    _check_password(user, password, request, username=username if username.strip() else None)
     try:
         with transaction.atomic():
-            return _signature_write(
+            signature = _signature_write(
                 requirement_id=requirement.pk, user=user, meaning=meaning, comment=comment
             )
     except IntegrityError as exc:  # a concurrent signature won the race
         raise ValidationError(
             f"{requirement.role} already holds a valid signature; revoke it to sign again."
         ) from exc
+    signing_session_mark(request, user)
+    return signature
 
 
 def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -> Signature:
@@ -286,7 +407,9 @@ def criterion_set_verdict(*, criterion, verdict: bool | None, by, reason: str = 
     fires, for a NO-GO blocker). Audited, and material: valid signatures become stale."""
     from .models import Criterion
 
-    criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
+    criterion = Criterion.objects.select_for_update().select_related("release").get(pk=criterion.pk)
+    require_manage(by, criterion.release, action="Set a criterion's verdict")
+    _refuse_if_frozen(criterion.release)
     if criterion.items.exists() or criterion.risks.exists() or criterion.requirements.exists():
         raise ValidationError(
             "This criterion is decided by what is linked to it; a manual verdict is only for a "

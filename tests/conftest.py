@@ -45,6 +45,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _own_anchor_log(settings, tmp_path):
+    """The chain heads exported by a test go to its own anchor log, not the checkout's var/."""
+    settings.AUDIT_ANCHOR_LOG = tmp_path / "audit_anchors.jsonl"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """The rate limit counts requests per user id in the cache; ids repeat across tests."""
     from django.core.cache import cache

@@ -47,9 +47,13 @@ def worker(browser_settings, signing_pair):
     app.conf.task_always_eager = eager
 
 
-def _choose_and_sign(page, meaning: str, comment: str = "") -> None:
+def _choose_and_sign(page, meaning: str, comment: str = "", user_id: str = "") -> None:
+    """``user_id``: typed at the first signing of a session (§11.200(a)(1)); later ones in the
+    same session show no User ID field."""
     page.get_by_label(meaning, exact=True).check()
     page.get_by_label("Comment").fill(comment)
+    if user_id:
+        page.get_by_label("User ID").fill(user_id)
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_role("button", name="Sign", exact=True).click()
     page.wait_for_load_state()
@@ -62,6 +66,7 @@ def _approve(requirement) -> None:
     signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password=PASSWORD,
         meaning=SignatureMeaning.APPROVED,
         comment=f"{requirement.role} checked",
@@ -111,8 +116,10 @@ def test_decision_journey_refuses_go_defers_then_goes_and_record_verifies(
     assert "Missing valid sign-off: QA Lead" in gate
     assert "Missing valid sign-off: Security Officer" in gate
 
-    # Choosing GO anyway: refused with the list of reasons; nothing is written.
-    _choose_and_sign(page, "GO")
+    # Choosing GO anyway (the session's first signing: user ID and password): refused with the
+    # list of reasons; nothing is written.
+    assert page.get_by_label("User ID").is_visible()
+    _choose_and_sign(page, "GO", user_id="ceo")
     refusals = page.locator(".sign-errors").inner_text()
     for reason in (
         "Missing valid sign-off: QA Lead",
@@ -124,28 +131,29 @@ def test_decision_journey_refuses_go_defers_then_goes_and_record_verifies(
     ceo.shot_of("section.sign-form", "journey-decision-go-refused")
 
     # DEFER, with a reason: recorded, and the release is decided.
-    _choose_and_sign(page, "DEFER", "Security audit outstanding")
-    assert "Signed as CEO: DEFER by Cora Executive" in page.locator(".messagelist").inner_text()
+    _choose_and_sign(page, "DEFER", "Security audit outstanding", user_id="ceo")
+    assert (
+        "Signed as CEO: DEFER by Cora Executive"
+        in page.locator(".messagelist:not(.frozen-banner)").inner_text()
+    )
     release.refresh_from_db()
     assert release.status == ReleaseStatus.DECIDED
     defer = Signature.objects.get(meaning=SignatureMeaning.DEFER)
     assert defer.comment == "Security audit outstanding"
 
-    # The PM reopens the release (with a reason) and opens a new review.
+    # The PM reopens the release (with a reason): it is in review again.
     pm = open_session()
     pm.goto(release_url)
     pm.login("pm")
     pm.page.get_by_role("link", name="Reopen…").click()
     pm.page.get_by_label("Why reopen?").fill("Security audit passed; deciding again.")
     pm.page.get_by_role("button", name="Reopen the release").click()
-    assert "Reopened" in pm.page.locator(".messagelist").inner_text()
-    pm.goto(reverse("admin:checklist_release_changelist"))
-    pm.page.locator("#result_list tbody tr", has_text=release.version).locator(
-        "input.action-select"
-    ).check()
-    pm.page.locator("select[name=action]").select_option(value="open_review")
-    pm.page.get_by_role("button", name="Go", exact=True).click()
-    assert "Review opened for 1 release(s)." in pm.page.locator(".messagelist").inner_text()
+    assert (
+        "release is in review again"
+        in pm.page.locator(".messagelist:not(.frozen-banner)").inner_text()
+    )
+    release.refresh_from_db()
+    assert release.status == ReleaseStatus.IN_REVIEW
     defer.refresh_from_db()
     assert defer.state == SignatureState.STALE
 
@@ -160,9 +168,14 @@ def test_decision_journey_refuses_go_defers_then_goes_and_record_verifies(
     ceo.goto(sign_url)
     assert "GO is possible" in page.locator("section.sign-gate").inner_text()
     ceo.shot("journey-decision-go-possible")
+    # A later signing in the same session: the password only.
+    assert page.get_by_label("User ID").count() == 0
     _choose_and_sign(page, "GO", "All criteria met; approved for production.")
     page.wait_for_url(re.compile(rf"{re.escape(release_url)}$"))
-    assert "Signed as CEO: GO by Cora Executive" in page.locator(".messagelist").inner_text()
+    assert (
+        "Signed as CEO: GO by Cora Executive"
+        in page.locator(".messagelist:not(.frozen-banner)").inner_text()
+    )
     release.refresh_from_db()
     assert release.status == ReleaseStatus.DECIDED
     ceo.shot_of("table.signoff-matrix", "journey-decision-matrix")

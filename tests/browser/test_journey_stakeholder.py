@@ -23,10 +23,15 @@ WRONG_PASSWORD = "Tr0ub4dor&3 is not it"
 STALE = "⚠ STALE — the release changed after signing"
 
 
-def _sign(page, password: str, meaning: str = "Approved", comment: str = "") -> None:
+def _sign(
+    page, password: str, meaning: str = "Approved", comment: str = "", user_id: str = ""
+) -> None:
+    """``user_id``: typed at the first signing of a session (§11.200(a)(1))."""
     page.get_by_label(meaning, exact=True).check()
     if comment:
         page.get_by_label("Comment").fill(comment)
+    if user_id:
+        page.get_by_label("User ID").fill(user_id)
     page.get_by_label("Your password").fill(password)
     page.get_by_role("button", name="Sign", exact=True).click()
     page.wait_for_load_state()
@@ -73,10 +78,11 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     assert "What changed since the review opened" in changes.inner_text()
     assert "Status: Not started → In progress" in changes.inner_text()
     assert page.get_by_label("Your password").is_visible()
+    assert page.get_by_label("User ID").is_visible()  # the session's first signing
     me.shot("journey-stakeholder-sign", full_page=True)
 
     # A wrong password: refused, in words, and nothing is written.
-    _sign(page, WRONG_PASSWORD)
+    _sign(page, WRONG_PASSWORD, user_id="qa.lead")
     assert (
         "The password is not correct; nothing was signed."
         in page.locator(".sign-errors").inner_text()
@@ -84,11 +90,13 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     assert Signature.objects.count() == 0
 
     # The right password: signed, back on the release with the matrix showing it valid.
-    _sign(page, "correct horse battery staple", comment="Regression suite green.")
+    _sign(
+        page, "correct horse battery staple", comment="Regression suite green.", user_id="qa.lead"
+    )
     page.wait_for_url(re.compile(rf"/admin/checklist/release/{release.pk}/change/$"))
     assert (
         "Signed as QA Lead: Approved by Quinn Assurance"
-        in page.locator(".messagelist").inner_text()
+        in page.locator(".messagelist:not(.frozen-banner)").inner_text()
     )
     assert "✔ Valid" in _qa_row(page).inner_text()
     signature = Signature.objects.get()
@@ -99,8 +107,12 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     pm.goto(reverse("admin:checklist_item_change", args=[cast.items["latency"].pk]))
     pm.login("pm")
     pm.page.locator("#id_actual_value").fill("180")
+    pm.page.locator("#id_change_reason").fill("Load test re-run on the release build")
     pm.page.get_by_role("button", name="Save", exact=True).click()
-    assert "was changed successfully" in pm.page.locator(".messagelist").inner_text()
+    assert (
+        "was changed successfully"
+        in pm.page.locator(".messagelist:not(.frozen-banner)").inner_text()
+    )
 
     # The stakeholder reloads: their signature is stale, at once.
     page.reload()
@@ -115,7 +127,7 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     phone.goto(sign_url)
     phone.login("qa.lead")
     assert phone.page.url.endswith(sign_url)
-    for label in ("Comment", "Your password"):
+    for label in ("Comment", "User ID", "Your password"):
         field = phone.page.get_by_label(label)
         field.scroll_into_view_if_needed()
         assert field.is_visible() and field.bounding_box()["width"] > 150
@@ -132,10 +144,19 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     me.login("qa.lead")
     assert page.url.endswith(sign_url)
 
-    # What changed since they signed is listed; they sign again.
+    # What changed since they signed is listed; they sign again (a new session after the
+    # sign-in: user ID and password again).
     assert "p95 latency" in page.locator("section.sign-changes").inner_text()
-    _sign(page, "correct horse battery staple", comment="Re-checked after the latency fix.")
-    assert "Signed as QA Lead: Approved" in page.locator(".messagelist").inner_text()
+    _sign(
+        page,
+        "correct horse battery staple",
+        comment="Re-checked after the latency fix.",
+        user_id="qa.lead",
+    )
+    assert (
+        "Signed as QA Lead: Approved"
+        in page.locator(".messagelist:not(.frozen-banner)").inner_text()
+    )
     assert "✔ Valid" in _qa_row(page).inner_text()
     assert list(Signature.objects.order_by("signed_at").values_list("state", flat=True)) == [
         SignatureState.STALE,

@@ -128,7 +128,7 @@ def test_roles_page_removes_a_member_and_their_access(client, release):
     assert not can_view_release(auditor, release)
 
 
-def test_reopen_view_requires_reason_and_returns_to_draft(client, release):
+def test_reopen_view_requires_reason_and_returns_to_review(client, release):
     release.status = ReleaseStatus.DECIDED
     release.save()
     client.force_login(release.owner)
@@ -139,7 +139,7 @@ def test_reopen_view_requires_reason_and_returns_to_draft(client, release):
     response = client.post(_url("reopen", release), {"reason": "Pen test finished"})
     assert response.status_code == 302
     release.refresh_from_db()
-    assert release.status == ReleaseStatus.DRAFT
+    assert release.status == ReleaseStatus.IN_REVIEW
     assert release.history.first().history_change_reason == "Reopened: Pen test finished"
 
 

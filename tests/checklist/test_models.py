@@ -52,8 +52,8 @@ def test_release_transitions_follow_the_status_flow():
     assert release.can_transition_to(ReleaseStatus.IN_REVIEW)
     assert not release.can_transition_to(ReleaseStatus.DECIDED)
     release.status = ReleaseStatus.DECIDED
-    assert release.can_transition_to(ReleaseStatus.DRAFT)
-    assert not release.can_transition_to(ReleaseStatus.IN_REVIEW)
+    assert release.can_transition_to(ReleaseStatus.IN_REVIEW)
+    assert not release.can_transition_to(ReleaseStatus.DRAFT)
 
 
 def test_section_summary_category_falls_back_to_title():

@@ -19,7 +19,7 @@ def _latest(obj):
 @pytest.mark.django_db
 def test_item_set_status_records_user_and_reason_when_status_changes():
     user = UserFactory()
-    item = ItemFactory()
+    item = ItemFactory(section__release__owner=user)  # the release's owner manages it
 
     result = item_set_status(
         item=item, status=ItemStatus.BLOCKED, user=user, reason="Waiting on vendor"
@@ -35,9 +35,9 @@ def test_item_set_status_records_user_and_reason_when_status_changes():
 
 @pytest.mark.django_db
 def test_item_set_status_names_the_status_in_the_reason_when_no_reason_given():
-    item = ItemFactory()
+    item = ItemFactory(section__release__owner=UserFactory())
 
-    item_set_status(item=item, status=ItemStatus.AT_RISK, user=UserFactory())
+    item_set_status(item=item, status=ItemStatus.AT_RISK, user=item.release.owner)
 
     assert _latest(item).history_change_reason == "Status set to At risk"
 
@@ -57,10 +57,10 @@ def test_item_set_status_ticks_the_checkbox_only_when_complete():
 
 @pytest.mark.django_db
 def test_item_set_status_writes_nothing_when_status_is_unchanged():
-    item = ItemFactory(status=ItemStatus.IN_PROGRESS)
+    item = ItemFactory(status=ItemStatus.IN_PROGRESS, section__release__owner=UserFactory())
     before = item.history.count()
 
-    item_set_status(item=item, status=ItemStatus.IN_PROGRESS, user=UserFactory())
+    item_set_status(item=item, status=ItemStatus.IN_PROGRESS, user=item.release.owner)
 
     assert item.history.count() == before
 
@@ -97,7 +97,7 @@ def test_item_set_status_acts_on_the_current_row_when_given_a_stale_copy():
 @pytest.mark.django_db
 def test_items_set_status_writes_one_history_entry_per_item_when_bulk():
     user = UserFactory()
-    section = SectionFactory()
+    section = SectionFactory(release__owner=user)
     items = ItemFactory.create_batch(3, section=section)
 
     changed = items_set_status(

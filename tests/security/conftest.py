@@ -1,5 +1,6 @@
 import pytest
 
+from tests.security.access_fixtures import cross  # noqa: F401  (issue #14 access tests)
 from tests.signoffs.conftest import password, pm, review  # noqa: F401  (shared fixtures)
 
 

@@ -1,6 +1,8 @@
 """The audit records are append-only in the database (checklist.triggers). Unmarked tests run on
 SQLite in `make test` and again on PostgreSQL in the second run of .ci/run."""
 
+import datetime
+
 import pytest
 from django.apps import apps
 from django.db import DatabaseError, connection, transaction
@@ -152,6 +154,44 @@ def test_decision_record_keeps_snapshot_and_sealed_pdf_when_append_only(append_o
     )
 
 
+def test_decision_record_changes_only_its_later_filled_columns_when_append_only(append_only):
+    signature = _signature()
+    record = DecisionRecord.objects.create(
+        release=signature.release, signature=signature, snapshot_json="{}", snapshot_sha256="a" * 64
+    )
+    records = DecisionRecord.objects.filter(pk=record.pk)
+    now = timezone.now()
+    records.update(  # the retry bookkeeping, as a failed attempt writes it: allowed
+        state="pending",
+        failure_reason="the broker was unreachable",
+        failed_at=now,
+        attempts=2,
+        next_attempt_at=now,
+        rendered_at=now,
+    )
+    other = _signature()
+    frozen = {
+        "id": record.pk + 1000,
+        "release": other.release,
+        "signature": other,
+        "snapshot_json": "{}  ",
+        "snapshot_sha256": "e" * 64,
+        "created_at": now - datetime.timedelta(days=1),
+    }
+    later_filled = set(DecisionRecord.LATER_FILLED)
+    columns = {f.name for f in DecisionRecord._meta.concrete_fields}
+    assert columns - later_filled == set(frozen)  # a new column is frozen unless listed
+    for name, value in frozen.items():
+        _refused(lambda name=name, value=value: records.update(**{name: value}))
+    record.refresh_from_db()
+    assert (record.release_id, record.signature_id, record.attempts) == (
+        signature.release_id,
+        signature.pk,
+        2,
+    )
+    assert record.failure_reason == "the broker was unreachable"
+
+
 def test_purge_switch_lets_the_owner_delete_inside_one_transaction(append_only):
     event = audit_record("login", username="old")
     with purge_allowed():
@@ -165,11 +205,19 @@ def test_services_sign_revoke_and_reassign_work_when_append_only(append_only, re
     release, roles = review
     qa = roles["QA Lead"]
     signed = signature_give(
-        requirement=qa, user=qa.assignee, password=password, meaning=SignatureMeaning.APPROVED
+        requirement=qa,
+        user=qa.assignee,
+        username=qa.assignee.username,
+        password=password,
+        meaning=SignatureMeaning.APPROVED,
     )
     signature_revoke(signature=signed, by=qa.assignee, reason="signed too early")
     again = signature_give(
-        requirement=qa, user=qa.assignee, password=password, meaning=SignatureMeaning.APPROVED
+        requirement=qa,
+        user=qa.assignee,
+        username=qa.assignee.username,
+        password=password,
+        meaning=SignatureMeaning.APPROVED,
     )
     requirement_assign(requirement=qa, assignee=UserFactory(staff=True), by=release.owner)
     again.refresh_from_db()

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from checklist.chain import chain_pending, verify
+from checklist.chain import chain_flush, verify
 from checklist.models_audit import AuditChainEntry, AuditEvent
 from checklist.triggers import purge_allowed
 from signoffs.choices import MemberRole
@@ -141,7 +141,7 @@ def test_download_event_is_chained_so_editing_it_is_detected_when_verified(
     _, record = decided
     client.force_login(auditor)
     client.get(_download(record))
-    chain_pending()
+    chain_flush()
     event = _downloads().get()
     assert AuditChainEntry.objects.filter(table=AuditEvent._meta.db_table, row_pk=event.pk)
     assert verify()[1] is None

@@ -85,3 +85,35 @@ def test_runtime_role_reads_adds_and_changes_only_signature_state(runtime):
     signature.refresh_from_db()
     assert (signature.state, signature.printed_name) == (SignatureState.STALE, "Dana Signer")
     assert AuditEvent.objects.count() == count + 1
+
+
+def test_runtime_role_updates_only_later_filled_record_columns_when_granted(runtime):
+    from signoffs.models import DecisionRecord
+
+    requirement = SignoffRequirementFactory()
+    signature = Signature.objects.create(
+        requirement=requirement,
+        release=requirement.release,
+        signer=UserFactory(),
+        printed_name="Dana Signer",
+        printed_role=requirement.role,
+        meaning=SignatureMeaning.DEFER,
+        signed_at=timezone.now(),
+        snapshot_sha256="0" * 64,
+    )
+    record = DecisionRecord.objects.create(
+        release=requirement.release, signature=signature, snapshot_json="{}", snapshot_sha256="a"
+    )
+    # What a failed attempt and a seal write (signoffs.records saves exactly these columns).
+    runtime.execute(
+        'UPDATE "signoffs_decisionrecord" SET state = %s, failure_reason = %s, failed_at = now(), '
+        "attempts = 1, next_attempt_at = now(), pdf = %s, pdf_sha256 = %s, rendered_at = now()",
+        ["ready", "", b"%PDF-1", "b" * 64],
+    )
+    # FOR UPDATE (record_render's lock) needs an UPDATE privilege: the column grants give it.
+    runtime.execute('SELECT id FROM "signoffs_decisionrecord" FOR UPDATE SKIP LOCKED')
+    for column, value in (("snapshot_json", "{}"), ("snapshot_sha256", "c"), ("created_at", None)):
+        _refused(runtime, f'UPDATE "signoffs_decisionrecord" SET {column} = %s', [value])
+    _refused(runtime, 'DELETE FROM "signoffs_decisionrecord"')
+    record.refresh_from_db()
+    assert (record.state, record.attempts, record.snapshot_json) == ("ready", 1, "{}")

@@ -114,7 +114,10 @@ def test_admin_pages_carry_no_inline_script_when_rendered_under_csp(client, revi
         assert not INLINE_SCRIPT.findall(html), page.request["PATH_INFO"]
         assert not INLINE_HANDLER.findall(html), page.request["PATH_INFO"]
         assert "Content-Security-Policy" in page
-    signed = signer.post(sign_url, {"meaning": "approved", "password": password})
+    signed = signer.post(
+        sign_url,
+        {"meaning": "approved", "username": qa.assignee.username, "password": password},
+    )
     assert signed.status_code == 302
     assert qa.signatures.count() == 1
 

@@ -52,6 +52,7 @@ def decide(release, roles, password, *, meaning="defer", comment="Security audit
         signature_give(
             requirement=requirement,
             user=requirement.assignee,
+            username=requirement.assignee.username,
             password=password,
             meaning="approved",
             comment=f"{role} checked",
@@ -61,6 +62,7 @@ def decide(release, roles, password, *, meaning="defer", comment="Security audit
     signature_give(
         requirement=ceo,
         user=ceo.assignee,
+        username=ceo.assignee.username,
         password=password,
         meaning=meaning,
         comment=comment,

@@ -35,9 +35,18 @@ def auditor(decided):
     return user
 
 
+@pytest.fixture
+def stakeholder(content):
+    """A stakeholder of the release, granted before the decision: a decided release is frozen,
+    only an auditor's access is granted after it."""
+    user = UserFactory(staff=True)
+    member_set(release=content, user=user, role=MemberRole.STAKEHOLDER, by=content.owner)
+    return user
+
+
 @pytest.mark.parametrize("who", ["auditor", "pm", "stakeholder", "signer"])
 def test_download_returns_the_stored_sealed_pdf_and_logs_it_when_user_may_see_release(
-    client, decided, auditor, who
+    client, stakeholder, decided, auditor, who
 ):
     release, record = decided
     if who == "auditor":
@@ -45,8 +54,7 @@ def test_download_returns_the_stored_sealed_pdf_and_logs_it_when_user_may_see_re
     elif who == "pm":
         user = release.owner
     elif who == "stakeholder":
-        user = UserFactory(staff=True)
-        member_set(release=release, user=user, role=MemberRole.STAKEHOLDER, by=release.owner)
+        user = stakeholder
     else:
         user = release.signoff_requirements.get(role="QA Lead").assignee
     client.force_login(user)
@@ -110,21 +118,22 @@ def test_changelist_shows_each_state_and_failure_reason_when_records_differ(
 ):
     from django.test import RequestFactory
 
-    from signoffs.services import release_open_review, release_reopen, signature_give
+    from signoffs.services import release_reopen, signature_give
 
     release, ready = decided
-    release_reopen(release=release, by=release.owner, reason="Pen test booked")
-    release_open_review(release=release, by=release.owner)
+    release_reopen(release=release, by=release.owner, reason="Pen test booked")  # in review
     ceo = release.signoff_requirements.get(role="CEO")
     signature_give(
         requirement=ceo,
         user=ceo.assignee,
+        username=ceo.assignee.username,
         password="correct horse battery staple",
         meaning="defer",
         comment="Again",
         request=RequestFactory().post("/"),
     )
     settings.DECISION_SIGNING_KEY = str(tmp_path / "gone.pem")
+    settings.DECISION_RECORD_RETRY_ATTEMPTS = 1  # the first failure is the last attempt
     failed = record_render(record_id=DecisionRecord.objects.get(state="pending").pk)
     assert failed.state == "failed"
     client.force_login(auditor)
@@ -151,6 +160,7 @@ def test_retry_action_requeues_a_failed_record_when_the_pm_asks(
     record = decide(release, roles, password)
     good_key = settings.DECISION_SIGNING_KEY
     settings.DECISION_SIGNING_KEY = str(tmp_path / "gone.pem")
+    settings.DECISION_RECORD_RETRY_ATTEMPTS = 1  # the first failure is the last attempt
     assert record_render(record_id=record.pk).state == "failed"
     settings.DECISION_SIGNING_KEY = good_key
     queued = []

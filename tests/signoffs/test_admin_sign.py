@@ -54,6 +54,7 @@ def _give(requirement, password, meaning=SignatureMeaning.APPROVED, comment=""):
     return signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password=password,
         meaning=meaning,
         comment=comment,
@@ -233,7 +234,10 @@ def test_sign_page_records_the_server_values_when_the_assignee_approves(
     client.force_login(requirement.assignee)
     before = timezone.now()
 
-    response = client.post(_sign_url(requirement), {"meaning": "approved", "password": password})
+    response = client.post(
+        _sign_url(requirement),
+        {"meaning": "approved", "username": requirement.assignee.username, "password": password},
+    )
 
     assert response.status_code == 302
     assert response.url == reverse("admin:checklist_release_change", args=[release.pk])
@@ -259,7 +263,12 @@ def test_sign_page_decides_the_release_when_the_final_role_defers_with_a_reason(
 
     response = client.post(
         _sign_url(roles["CEO"]),
-        {"meaning": "defer", "comment": "Security review pending", "password": password},
+        {
+            "meaning": "defer",
+            "comment": "Security review pending",
+            "username": "ceo",
+            "password": password,
+        },
     )
 
     assert response.status_code == 302
@@ -274,7 +283,9 @@ def test_sign_page_records_go_when_every_role_approved(client, review, password)
     _approve_all_roles(roles, password)
     client.force_login(roles["CEO"].assignee)
 
-    response = client.post(_sign_url(roles["CEO"]), {"meaning": "go", "password": password})
+    response = client.post(
+        _sign_url(roles["CEO"]), {"meaning": "go", "username": "ceo", "password": password}
+    )
 
     assert response.status_code == 302
     assert Signature.objects.get(requirement=roles["CEO"]).meaning == SignatureMeaning.GO
@@ -289,7 +300,9 @@ def test_sign_page_refuses_go_with_each_missing_sign_off_when_roles_have_not_app
     _give(roles["QA Lead"], password)
     client.force_login(roles["CEO"].assignee)
 
-    response = client.post(_sign_url(roles["CEO"]), {"meaning": "go", "password": password})
+    response = client.post(
+        _sign_url(roles["CEO"]), {"meaning": "go", "username": "ceo", "password": password}
+    )
 
     assert response.status_code == 200
     assert "Missing valid sign-off: Security Officer" in _form_errors(response)
@@ -304,7 +317,8 @@ def test_sign_page_writes_nothing_and_says_so_when_the_password_is_wrong(client,
     client.force_login(roles["QA Lead"].assignee)
 
     response = client.post(
-        _sign_url(roles["QA Lead"]), {"meaning": "approved", "password": "not my password"}
+        _sign_url(roles["QA Lead"]),
+        {"meaning": "approved", "username": "qa.lead", "password": "not my password"},
     )
 
     assert response.status_code == 200
@@ -319,7 +333,8 @@ def test_sign_page_refuses_a_rejection_when_no_reason_is_given(client, review, p
     client.force_login(roles["QA Lead"].assignee)
 
     response = client.post(
-        _sign_url(roles["QA Lead"]), {"meaning": "rejected", "comment": "  ", "password": password}
+        _sign_url(roles["QA Lead"]),
+        {"meaning": "rejected", "comment": "  ", "username": "qa.lead", "password": password},
     )
 
     assert response.status_code == 200
@@ -350,6 +365,7 @@ def test_sign_page_ignores_every_other_posted_field_when_the_assignee_signs(
         _sign_url(requirement),
         {
             "meaning": "approved",
+            "username": "qa.lead",
             "password": password,
             "signer": intruder.pk,
             "signer_id": intruder.pk,

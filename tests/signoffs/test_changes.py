@@ -164,8 +164,8 @@ def test_release_changes_since_keeps_the_newest_when_limited():
 
 
 def test_release_changes_since_records_the_reason_when_the_review_opens():
-    release = ReleaseFactory()
     pm = UserFactory(username="pm")
+    release = ReleaseFactory(owner=pm)
     since = _later()
 
     release_open_review(release=release, by=pm)
@@ -208,8 +208,8 @@ def test_review_opened_at_is_none_when_the_release_was_never_in_review():
 
 
 def test_review_opened_at_is_the_latest_opening_when_opened_twice():
-    release = ReleaseFactory()
     pm = UserFactory()
+    release = ReleaseFactory(owner=pm)
     release_open_review(release=release, by=pm)
     first = review_opened_at(release)
     release.refresh_from_db()

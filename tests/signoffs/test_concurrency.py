@@ -30,6 +30,7 @@ def test_ten_simultaneous_signings_give_exactly_one_signature():
             signature_give(
                 requirement=requirement,
                 user=signer,
+                username=signer.username,
                 password="correct horse battery staple",
                 meaning="approved",
             )
@@ -89,6 +90,7 @@ def test_material_change_waits_for_a_signing_in_progress():
         signature = signature_give(
             requirement=requirement,
             user=signer,
+            username=signer.username,
             password="correct horse battery staple",
             meaning="approved",
         )

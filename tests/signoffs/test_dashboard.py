@@ -396,7 +396,12 @@ def test_my_work_does_not_wait_for_a_role_when_its_signature_is_valid(review, pa
     release, roles = review
     qa = roles["QA Lead"].assignee
     signature_give(
-        requirement=roles["QA Lead"], user=qa, password=password, meaning="approved", comment=""
+        requirement=roles["QA Lead"],
+        user=qa,
+        username=qa.username,
+        password=password,
+        meaning="approved",
+        comment="",
     )
     assert my_work(release, qa, since=None).waiting == []
     item = release.items.get()

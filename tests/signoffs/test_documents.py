@@ -8,8 +8,10 @@ from django.db import models
 
 from checklist.models import Item, Release, Section
 from risks.models import ActionItem, Risk
+from signoffs.choices import MemberRole
 from signoffs.documents import release_import
 from signoffs.models import Attestation, Criterion, SignoffRequirement
+from signoffs.services import member_set
 from tests.conftest import SEED_PATH
 
 SECOND_PATH = Path(__file__).resolve().parent.parent / "data" / "second_checklist.md"
@@ -206,6 +208,7 @@ def test_release_import_keeps_the_release_row_when_replacing(seed_release, pm, d
     qa = SignoffRequirement.objects.get(role="QA Lead")
     qa.assignee = owner
     qa.save()
+    member_set(release=seed_release, user=pm, role=MemberRole.PRODUCT_MANAGER, by=None)
     old_items = set(Item.objects.values_list("pk", flat=True))
     edited = SEED_PATH.read_text(encoding="utf-8").replace(
         "**Sprint:** Sprint 18", "**Sprint:** S19"
@@ -250,6 +253,8 @@ def test_release_import_makes_signatures_stale_when_replacing_a_signed_release(s
 
     from signoffs.models import Signature
 
+    seed_release.owner = pm
+    seed_release.save()
     signature = Signature.objects.create(
         requirement=SignoffRequirement.objects.get(role="CTO"), release=seed_release, signer=pm,
         printed_name="C. T. O.", printed_role="CTO", meaning="approved",

@@ -106,6 +106,7 @@ def test_signoff_summary_row_counts_signature_states(review):
         signature_give(
             requirement=roles[role],
             user=roles[role].assignee,
+            username=roles[role].assignee.username,
             password="correct horse battery staple",
             meaning=meaning,
             comment="why",

@@ -12,6 +12,7 @@ def approve(requirement):
     return signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password="correct horse battery staple",
         meaning="approved",
     )
@@ -103,6 +104,7 @@ def test_go_refusals_name_missing_rejected_and_stale_signoffs(review):
     signature_give(
         requirement=security,
         user=security.assignee,
+        username=security.assignee.username,
         password="correct horse battery staple",
         meaning="rejected",
         comment="Pen test open",

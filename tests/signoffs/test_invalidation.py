@@ -25,6 +25,7 @@ def signed(review):
     signature = signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password="correct horse battery staple",
         meaning="approved",
     )
@@ -107,6 +108,7 @@ def test_signature_stale_when_criterion_links_change(review):
     signature = signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password="correct horse battery staple",
         meaning="approved",
     )
@@ -140,6 +142,7 @@ def test_signature_stays_stale_after_a_revert_until_signed_again(signed):
     again = signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password="correct horse battery staple",
         meaning="approved",
     )
@@ -190,6 +193,7 @@ def test_signature_stale_when_an_actual_is_saved_on_the_item_page(client, signed
     form = client.get(page).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and v is not False}
     data.update({"actual_value": "450", "actual_unit": "ms", "actual_text": ""})
+    data["change_reason"] = "Load test rerun"  # required while the release is in review
     response = client.post(page, data)
     assert response.status_code == 302, response.content.decode()[:500]
     item.refresh_from_db()

@@ -8,6 +8,7 @@ from pypdf import PdfReader
 from signoffs import pdf as pdf_module
 from signoffs.models import Item
 from signoffs.records import draft_pdf, record_pdf_unsealed
+from signoffs.services import release_reopen
 from tests.signoffs.record_fixtures import HOSTILE, UNICODE, decide, pdf_pages
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,8 @@ def test_record_pdf_round_trips_unicode_and_status_glyphs_when_extracted(decided
 def test_record_pdf_renders_identical_bytes_when_the_live_release_changed_since(decided):
     release, record = decided
     first = record_pdf_unsealed(record)
+    # A decided release is frozen: reopened first, then changed.
+    release_reopen(release=release, by=release.owner, reason="Rename an item")
     item = Item.objects.filter(release=release, text="Error rate").get()
     item.text = "Renamed after the decision"
     item.save()

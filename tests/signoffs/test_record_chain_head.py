@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from checklist.chain import chain_head, verify
+from checklist.chain import chain_flush, chain_head, verify
 from checklist.models_audit import AuditChainEntry
 from checklist.triggers import purge_allowed
 from signoffs.exports import canonical_json, snapshot_sha256
@@ -49,6 +49,7 @@ def _verify_record(record, tmp_path, capsys) -> tuple[str, str, CommandError | N
 
 
 def _verify_audit_records(capsys) -> tuple[str, str, CommandError | None]:
+    chain_flush()  # as at the commit of the test's transaction
     error = None
     try:
         call_command("verify_audit", "--records")
@@ -165,11 +166,11 @@ def test_verify_audit_records_confirms_each_head_when_chain_intact(decided, caps
 
 def test_verify_audit_records_detects_a_truncated_chain_without_an_anchor_file(decided, capsys):
     _, record = decided
+    chain_flush()  # the decision's transaction commits
     seq = _head(record)["seq"]
     with purge_allowed():
         AuditChainEntry.objects.filter(seq__gt=seq - 3).delete()
-    call_command("verify_audit")  # the walk alone: a shorter chain still looks valid
-    capsys.readouterr()
+    assert verify()[1] is None  # the walk alone: a shorter chain still looks valid
     out, err, error = _verify_audit_records(capsys)
     assert error is not None and "does not hold the head of 1 decision record(s)" in str(error)
     assert f"MISMATCH: decision record #{record.pk} of {record.release.version}" in err
@@ -215,14 +216,14 @@ def decide_again(release, record):
     """Reopen and decide again: a second, still pending record beside the first."""
     from django.test import RequestFactory
 
-    from signoffs.services import release_open_review, release_reopen, signature_give
+    from signoffs.services import release_reopen, signature_give
 
-    release_reopen(release=release, by=release.owner, reason="Pen test booked")
-    release_open_review(release=release, by=release.owner)
+    release_reopen(release=release, by=release.owner, reason="Pen test booked")  # in review
     ceo = release.signoff_requirements.get(role="CEO")
     signature_give(
         requirement=ceo,
         user=ceo.assignee,
+        username=ceo.assignee.username,
         password="correct horse battery staple",
         meaning="defer",
         comment="Again",
@@ -234,9 +235,9 @@ def decide_again(release, record):
 # ---------------------------------------------------------------- PostgreSQL: the head holds
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_chain_head_stays_a_link_when_another_commit_sweeps_during_the_decision(review, password):
-    """The decision's sweep holds the advisory lock to its commit: a sweep after another
-    transaction's commit waits, then links its rows after the head, which stays in the chain."""
+def test_chain_head_stays_a_link_when_another_commit_links_during_the_decision(review, password):
+    """The decision holds the chain's advisory lock to its commit: another transaction's commit
+    waits to link its rows, then links them after the head, which stays in the chain."""
     import threading
 
     from django.db import connection, transaction
@@ -250,7 +251,7 @@ def test_chain_head_stays_a_link_when_another_commit_sweeps_during_the_decision(
     def other_commit():
         started.wait(10)
         try:
-            audit_record("logout", username="someone else")  # commits; its sweep runs after
+            audit_record("logout", username="someone else")  # links (waits), then commits
         finally:
             connection.close()
             done.set()
@@ -260,7 +261,7 @@ def test_chain_head_stays_a_link_when_another_commit_sweeps_during_the_decision(
     with transaction.atomic():
         record = decide(release, roles, password)
         started.set()
-        assert not done.wait(1), "the other sweep must wait for the decision to commit"
+        assert not done.wait(1), "the other commit must wait for the decision to commit"
     thread.join(30)
     assert done.is_set()
     head = _head(record)

@@ -8,14 +8,14 @@ from django.db import OperationalError
 from django.test import RequestFactory
 from kombu.exceptions import OperationalError as BrokerDown
 
-from checklist.chain import chain_pending, chained_models
+from checklist.chain import chain_flush, chained_models
 from checklist.choices import ReleaseStatus
 from signoffs import record_tasks, records
 from signoffs.exports import canonical_json, snapshot_sha256
 from signoffs.models import DecisionRecord
 from signoffs.record_tasks import render_decision_record
 from signoffs.records import record_render, record_retry
-from signoffs.services import release_open_review, release_reopen, signature_give
+from signoffs.services import release_reopen, signature_give
 from tests.factories import ItemFactory, RiskFactory, SectionFactory
 from tests.signoffs.record_fixtures import decide
 
@@ -97,6 +97,7 @@ def test_record_render_fails_with_reason_and_retry_recovers_when_key_is_missing(
     record = decide(release, roles, password)
     good_key = settings.DECISION_SIGNING_KEY
     settings.DECISION_SIGNING_KEY = str(tmp_path / "absent-key.pem")
+    settings.DECISION_RECORD_RETRY_ATTEMPTS = 1  # the first failure is the last attempt
     failed = record_render(record_id=record.pk)
     assert failed.state == "failed" and not failed.pdf and not failed.pdf_sha256
     assert "absent-key.pem" in failed.failure_reason and "SealError" in failed.failure_reason
@@ -129,12 +130,12 @@ def test_record_render_refuses_a_stored_snapshot_when_it_no_longer_matches_its_f
 def test_reopen_and_new_decision_add_a_second_record_when_first_is_kept(decided, password):
     release, first = decided
     first_pdf = bytes(first.pdf)
-    release_reopen(release=release, by=release.owner, reason="Pen test booked")
-    release_open_review(release=release, by=release.owner)
+    release_reopen(release=release, by=release.owner, reason="Pen test booked")  # in review
     ceo = release.signoff_requirements.get(role="CEO")
     signature_give(
         requirement=ceo,
         user=ceo.assignee,
+        username=ceo.assignee.username,
         password=password,
         meaning="defer",
         comment="Still waiting for the pen test",
@@ -191,6 +192,7 @@ def test_record_create_query_count_is_bounded_when_the_release_grows(
         signature_give(
             requirement=requirement,
             user=requirement.assignee,
+            username=requirement.assignee.username,
             password=password,
             meaning="approved",
             comment="ok",
@@ -202,13 +204,14 @@ def test_record_create_query_count_is_bounded_when_the_release_grows(
         ItemFactory(section=section, text=f"Grown {n}", failing=n % 2 == 0)
     for n in range(5):
         RiskFactory(release=release, key=f"R-1{n:02d}")
-    chain_pending()  # as after every commit: only the decision's own rows are left to link
+    chain_flush()  # as at every commit: only the decision's own rows are left to link
     # 88 with or without the added rows, plus linking the decision's rows into the audit chain
     # (one query per chained table, 19 today) and 5 to open it, lock, insert and read its head.
     with django_assert_max_num_queries(90 + len(chained_models()) + 5):
         signature_give(
             requirement=ceo,
             user=ceo.assignee,
+            username=ceo.assignee.username,
             password=password,
             meaning="defer",
             comment="wait",

@@ -116,6 +116,7 @@ def test_item_admin_save_succeeds_when_broker_down(broker_down, client):
     url = reverse("admin:checklist_item_change", args=[item.pk])
     data = _change_form_data(client.get(url))
     data["status"] = ItemStatus.COMPLETE
+    data["change_reason"] = "Runbook written"  # required while the release is in review
 
     response = client.post(url, data)
 
@@ -132,7 +133,12 @@ def test_sign_page_signing_succeeds_when_broker_down(broker_down, client, review
 
     response = client.post(
         reverse("admin:signoffs_signoffrequirement_sign", args=[requirement.pk]),
-        {"meaning": SignatureMeaning.APPROVED, "comment": "", "password": password},
+        {
+            "meaning": SignatureMeaning.APPROVED,
+            "comment": "",
+            "username": requirement.assignee.username,
+            "password": password,
+        },
     )
 
     assert response.status_code == 302

@@ -22,6 +22,7 @@ def sign(requirement, meaning="approved", comment="", password="correct horse ba
     return signature_give(
         requirement=requirement,
         user=requirement.assignee,
+        username=requirement.assignee.username,
         password=password,
         meaning=meaning,
         comment=comment,
@@ -55,6 +56,7 @@ def test_signature_give_refused_when_user_not_assigned(review):
         signature_give(
             requirement=roles["QA Lead"],
             user=other,
+            username=other.username,
             password="correct horse battery staple",
             meaning="approved",
         )
@@ -119,13 +121,13 @@ def test_final_defer_always_possible_with_a_reason(review):
     assert release.status == ReleaseStatus.DECIDED
 
 
-def test_reopen_makes_the_decision_stale_and_returns_to_draft(review, pm):
+def test_reopen_makes_the_decision_stale_and_returns_to_review(review, pm):
     release, roles = review
     decision = sign(roles["CEO"], meaning="defer", comment="Not ready")
     release_reopen(release=release, by=pm, reason="Audit finished")
     release.refresh_from_db()
     decision.refresh_from_db()
-    assert release.status == ReleaseStatus.DRAFT
+    assert release.status == ReleaseStatus.IN_REVIEW
     assert decision.state == SignatureState.STALE
     assert decision.events.last().reason == "Release reopened: Audit finished"
 
@@ -208,7 +210,7 @@ def test_reassign_makes_the_previous_holders_signature_stale(review, pm):
     ],
 )
 def test_member_set_grants_by_role_and_none_removes(pm, role, view, manage):
-    release = ReleaseFactory()
+    release = ReleaseFactory(owner=pm)
     user = UserFactory()
     member_set(release=release, user=user, role=role, by=pm)
     assert (can_view_release(user, release), can_manage_release(user, release)) == (view, manage)
@@ -217,7 +219,7 @@ def test_member_set_grants_by_role_and_none_removes(pm, role, view, manage):
 
 
 def test_open_review_moves_draft_to_review_only(pm):
-    release = ReleaseFactory()
+    release = ReleaseFactory(owner=pm)
     assert release_open_review(release=release, by=pm).status == ReleaseStatus.IN_REVIEW
     with pytest.raises(ValidationError):
         release_open_review(release=release, by=pm)

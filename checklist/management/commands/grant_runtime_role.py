@@ -19,7 +19,6 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from checklist.triggers import protections
 
 SIGNATURE_UPDATABLE = ("state",)
-RECORD_UPDATABLE = ("state", "failure_reason", "attempts", "pdf", "pdf_sha256", "rendered_at")
 
 
 def runtime_grants(role: str, connection) -> list[str]:
@@ -41,9 +40,11 @@ def runtime_grants(role: str, connection) -> list[str]:
     for table in sorted(existing):
         name = quote(table)
         if table in (signature, record):
-            columns = SIGNATURE_UPDATABLE if table == signature else RECORD_UPDATABLE
-            if table == record:
-                columns = tuple(record_model._meta.get_field(c).column for c in columns)
+            columns = SIGNATURE_UPDATABLE
+            if table == record:  # the same list the append-only triggers leave writable
+                columns = tuple(
+                    record_model._meta.get_field(name).column for name in record_model.LATER_FILLED
+                )
             listed = ", ".join(quote(c) for c in columns)
             statements.append(f"GRANT SELECT, INSERT ON {name} TO {who}")
             statements.append(f"GRANT UPDATE ({listed}) ON {name} TO {who}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from checklist.importers import ChecklistImportError
@@ -54,7 +55,7 @@ class Command(BaseCommand):
             release = release_import(
                 text=data, source_name=path, replace=replace, user=history_user
             )
-        except ChecklistImportError as error:
+        except (ChecklistImportError, PermissionDenied) as error:
             raise CommandError(str(error)) from None
         counts = {
             "sections": release.sections.count(),

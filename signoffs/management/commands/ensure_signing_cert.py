@@ -1,8 +1,11 @@
 """`manage.py ensure_signing_cert`: create the self-signed development key and certificate that
-seal decision records, unless the configured files exist (``make run`` calls it)."""
+seal decision records, unless the configured files exist (``make run`` calls it). Never while
+the database holds sealed records: a lost key is restored from the backup, not replaced."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
+from signoffs.seal_keys import signing_key_problem
 from signoffs.signing_cert import ensure_signing_cert, signing_paths
 
 
@@ -11,6 +14,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         key, cert = signing_paths()
+        if not (key.exists() and cert.exists()):
+            try:
+                problem = signing_key_problem()
+            except DatabaseError:  # not migrated yet: no sealed records
+                problem = None
+            if problem:
+                raise CommandError(f"No signing certificate created. {problem}")
         if ensure_signing_cert():
             self.stdout.write(
                 self.style.WARNING(
