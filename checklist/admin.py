@@ -200,6 +200,16 @@ class ReleaseAdmin(AuditedAdmin):
                 name="checklist_release_import",
             ),
             path(
+                "import/<int:job_id>/",
+                wrap(admin_import.import_job_view),
+                name="checklist_release_import_job",
+            ),
+            path(
+                "import/<int:job_id>/status/",
+                wrap(admin_import.import_job_status_view),
+                name="checklist_release_import_job_status",
+            ),
+            path(
                 "<path:object_id>/roles/",
                 wrap(admin_views.roles_view),
                 name="checklist_release_roles",
@@ -223,13 +233,12 @@ class ReleaseAdmin(AuditedAdmin):
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Release | None = None) -> tuple:
-        # The owner changes on the roles page (it grants and removes access), not in the form.
-        if obj is not None:
-            return (*self.readonly_fields, "owner")
-        return self.readonly_fields
+        # Who creates a release owns it; the owner changes on the roles page (release_set_owner:
+        # it grants and removes access, checks the account and separation of duties, audits).
+        return (*self.readonly_fields, "owner")
 
     def save_model(self, request: HttpRequest, obj: Release, form, change: bool) -> None:
-        if not change and obj.owner_id is None:
+        if not change:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
         if not change:
@@ -331,8 +340,7 @@ class ReleaseAdmin(AuditedAdmin):
             ("admin:checklist_release_export", "Export CSV (items)", "csv"),
             ("admin:signoffs_decisionrecord_draft", "Draft record (PDF)"),
         ]
-        if obj.status == "decided":
-            pages.append(("admin:checklist_release_reopen", "Reopen…"))
+        # A decided release's Reopen… link is in the banner at the top (admin_freeze).
         page_links = format_html_join(
             " · ",
             '<a href="{}">{}</a>',

@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,8 +21,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject, ModelChange
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from .admin_freeze import FrozenAdmin, FrozenRows
+from .admin_freeze import FrozenAdmin, FrozenRows, release_id_of
 from .admin_reason import ReasonedAdmin
+from .admin_version import VersionedAdmin
 from .audit import audit_denied
 from .choices import STATUS_EMOJI, ItemStatus
 from .models import Release
@@ -123,19 +125,6 @@ def forget_access(request: HttpRequest) -> None:
         request.__dict__.pop(name, None)
 
 
-def _release_id(obj: Any, path: str) -> int | None:
-    """The primary key of the release ``obj`` belongs to, following ``path`` (e.g.
-    ``requirement__release``); ``obj``'s own key when ``path`` is empty (a release)."""
-    if not path:
-        return obj.pk
-    *hops, last = path.split("__")
-    for hop in hops:
-        obj = getattr(obj, hop, None)
-        if obj is None:
-            return None
-    return getattr(obj, f"{last}_id", None)
-
-
 class ReleaseScoped(FrozenRows):
     """Rows and permissions follow the releases granted to the user (checklist.permissions):
     a superuser sees everything; anyone else sees the rows of releases they may view and
@@ -148,7 +137,7 @@ class ReleaseScoped(FrozenRows):
     def _scoped(self, request: HttpRequest, releases: frozenset[int], obj: Any = None) -> bool:
         if obj is None:
             return bool(releases)
-        release_id = _release_id(obj, self.release_path)
+        release_id = release_id_of(obj, self.release_path)
         if release_id is None:  # not saved yet: allowed where the user manages some release
             return bool(releases)
         return release_id in releases
@@ -223,14 +212,16 @@ class VisibleReleaseFilter(admin.RelatedFieldListFilter):
         return [(release.pk, str(release)) for release in releases.only("name", "version")]
 
 
-class AuditedAdmin(FrozenAdmin, ReleaseScoped, ReasonedAdmin, SimpleHistoryAdmin):
+class AuditedAdmin(FrozenAdmin, VersionedAdmin, ReleaseScoped, ReasonedAdmin, SimpleHistoryAdmin):
     """Base for every model admin: rows scoped to the user's releases (``ReleaseScoped``),
-    every write recorded with its reason (``ReasonedAdmin``), and a history page listing who
+    every write recorded with its reason (``ReasonedAdmin``), a change form refused when the
+    row changed since the page was opened (``VersionedAdmin``), and a history page listing who
     changed what, when and why, with a readable ``field: old → new`` diff. History is
     read-only: there is no revert, whatever the settings say, and a POST to a historical
     version is refused with nothing written."""
 
     empty_value_display = EMPTY
+    object_history_list_template = "admin/history_list.html"  # "System", never "None"
 
     def get_list_filter(self, request: HttpRequest) -> tuple:
         """Every "By release" filter, also one reached through a relation
@@ -239,6 +230,15 @@ class AuditedAdmin(FrozenAdmin, ReleaseScoped, ReasonedAdmin, SimpleHistoryAdmin
             (entry, VisibleReleaseFilter) if _is_release_path(entry) else entry
             for entry in super().get_list_filter(request)
         )
+
+    def get_changelist_instance(self, request: HttpRequest):
+        """A filter value Django finds wrong (``?release__id__exact=abc``) answers 400 Bad
+        Request (dcmms_release.input_guard), instead of the admin's redirect to the list
+        without its filters, which would show every row as if the filter had applied."""
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters:  # logged without the value it was sent
+            raise BadRequest("Bad request: a list filter the list cannot apply") from None
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

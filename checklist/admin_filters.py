@@ -5,6 +5,7 @@ may see (``visible_ids``, once per request), and about the chosen release when t
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
@@ -12,10 +13,18 @@ from .admin_base import visible_ids
 from .models import Item, Section
 
 
+def id_param(value: str | None) -> int | None:
+    """An id from the query string: ASCII digits within a 64-bit integer, else None (``²`` is
+    a digit to ``str.isdigit`` and not to ``int``; twenty digits overflow SQLite)."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 def chosen_release(request: HttpRequest) -> int | None:
-    """The release the item list is filtered to, if one is."""
-    value = request.GET.get("release__id__exact", "")
-    return int(value) if value.isdigit() else None
+    """The release the item list is filtered to, if one is (a bad value is the release
+    filter's to refuse: 400, see AuditedAdmin.get_changelist_instance)."""
+    return id_param(request.GET.get("release__id__exact"))
 
 
 class SectionTreeFilter(admin.SimpleListFilter):
@@ -40,10 +49,12 @@ class SectionTreeFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if not value or not value.isdigit():
+        if not self.value():
             return queryset
-        return queryset.filter(Q(section_id=value) | Q(section__parent_id=value))
+        section = id_param(self.value())
+        if section is None:  # answered 400 (AuditedAdmin.get_changelist_instance)
+            raise IncorrectLookupParameters("section_tree is not a section id")
+        return queryset.filter(Q(section_id=section) | Q(section__parent_id=section))
 
 
 class OwnerFilter(admin.RelatedOnlyFieldListFilter):

@@ -39,7 +39,7 @@ from .models import Release
 from .permissions import managed_releases
 
 
-def _release_id(obj: Any, path: str) -> int | None:
+def release_id_of(obj: Any, path: str) -> int | None:
     """The key of the release ``obj`` belongs to, following ``path`` (empty: obj is one)."""
     if not path:
         return obj.pk
@@ -95,7 +95,7 @@ class FrozenRows:
             return False
         if isinstance(obj, Release) and obj.pk is not None:  # just read: its status is current
             request.__dict__.setdefault("_release_statuses", {}).setdefault(obj.pk, obj.status)
-        release_id = _release_id(obj, self.release_path)
+        release_id = release_id_of(obj, self.release_path)
         return release_id is not None and release_frozen(request, release_id)
 
 
@@ -130,7 +130,7 @@ def _refusing_frozen_release(form_class: type[forms.ModelForm], release_path: st
                 target = data.get(hop)
             else:
                 target = getattr(self.instance, hop, None)
-            release_id = _release_id(target, rest) if target is not None else None
+            release_id = release_id_of(target, rest) if target is not None else None
             if release_id is not None:
                 for refusal in release_change_refusals(release=release_id):
                     self.add_error(hop if hop in self.fields else None, refusal)
@@ -179,13 +179,10 @@ class FrozenAdmin(FrozenRows):
     def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs):
         obj = kwargs.get("obj", args[3] if len(args) > 3 else None)
         if self.frozen(request, obj):
-            release_id = _release_id(obj, self.release_path)
+            release_id = release_id_of(obj, self.release_path)
             context["frozen_banner"] = banner_text(release_decision(release_id))
             user = request.user
-            own_page = not self.release_path  # the release page has its own Reopen link
-            if not own_page and (
-                user.is_superuser or managed_releases(user).filter(pk=release_id).exists()
-            ):
+            if user.is_superuser or managed_releases(user).filter(pk=release_id).exists():
                 context["frozen_reopen_url"] = reverse(
                     "admin:checklist_release_reopen", args=[release_id]
                 )

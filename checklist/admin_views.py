@@ -27,8 +27,10 @@ from signoffs.records import download_audit
 from signoffs.services import member_set, release_reopen, release_set_owner, requirement_assign
 
 from .csv_export import release_items_csv
+from .downloads import attachment_response, download_filename
 from .models import Release
 from .permissions import can_manage_release, visible_releases
+from .validators import REASON
 
 
 def _release(request: HttpRequest, object_id: str, *, manage: bool = False) -> Release:
@@ -153,7 +155,9 @@ def roles_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespons
 
 
 class ReopenForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Why reopen?")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), label="Why reopen?", max_length=REASON
+    )
 
 
 def reopen_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -217,7 +221,5 @@ def export_view(model_admin, request: HttpRequest, object_id: str, fmt: str) -> 
         fmt=fmt,
     )
     content_type, extension = EXPORTS[fmt]
-    response = HttpResponse(data, content_type=content_type)
-    filename = f"release-{release.pk}.{extension}"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    filename = download_filename("release", release.pk, extension=extension)
+    return attachment_response(data, filename=filename, content_type=content_type)

@@ -71,7 +71,16 @@ def anchor_append(path: Path, using: str = DEFAULT_DB_ALIAS) -> dict | None:
     returns the head appended, or None when the chain has not moved."""
     head = chain_head(using)
     last = _last_seq(path)
-    if last is not None and last >= head["seq"]:
+    if last is not None and last > head["seq"]:
+        logger.error(
+            "audit chain head is link %s but the anchor log %s holds link %s: the chain was "
+            "truncated (run verify_audit)",
+            head["seq"],
+            path,
+            last,
+        )
+        return None
+    if last is not None and last == head["seq"]:
         return None
     line = {**head, "exported_at": timezone.now().isoformat()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.http import HttpRequest
 from django.utils import timezone
+
+from dcmms_release.db import after_transaction
 
 from .models_audit import AuditEvent, AuditKind
 
@@ -51,16 +54,17 @@ def audit_record(
         release_id = obj.release_id
     else:
         release_id = getattr(release, "pk", None)
-    return AuditEvent.objects.create(
-        at=timezone.now(),
-        actor=actor,
-        username=str(username)[:USERNAME_MAX],
-        kind=kind,
-        release_id=release_id,
-        object_repr=str(obj)[:REPR_MAX] if obj is not None else "",
-        ip=client_ip(request),
-        detail=detail or {},
-    )
+    with transaction.atomic(savepoint=False):  # the event and its chain link commit together
+        return AuditEvent.objects.create(
+            at=timezone.now(),
+            actor=actor,
+            username=str(username)[:USERNAME_MAX],
+            kind=kind,
+            release_id=release_id,
+            object_repr=str(obj)[:REPR_MAX] if obj is not None else "",
+            ip=client_ip(request),
+            detail=detail or {},
+        )
 
 
 # ---------------------------------------------------------------- refused requests
@@ -94,7 +98,8 @@ def audit_denied(
     the request and written by ``DeniedAuditMiddleware`` once the response is ready, with the
     status answered, outside the refused write's transaction (its rollback does not take the
     record along). Without that middleware, or without a request (a command, a task), it is
-    written at once. Never pass the request body or a password in ``detail``."""
+    written once the caller's transaction has ended — after its rollback too (at once outside a
+    transaction). Never pass the request body or a password in ``detail``."""
     if isinstance(request_or_user, HttpRequest):
         request, actor = request_or_user, _request_user(request_or_user)
     else:
@@ -105,10 +110,14 @@ def audit_denied(
             request = None  # a refusal about someone else than the signed-in user
     facts = {"reason": str(reason)[:500]} if reason else {}
     facts.update(detail or {})
-    if request is None:
-        return audit_record(
-            AuditKind.PERMISSION_DENIED, actor=actor, obj=obj, release=release, detail=facts
+    if request is None:  # written once the caller's transaction has ended, even rolled back
+        after_transaction(
+            lambda: audit_record(
+                AuditKind.PERMISSION_DENIED, actor=actor, obj=obj, release=release, detail=facts
+            ),
+            transaction.get_connection(),
         )
+        return None
     written = getattr(request, _DENIED_EVENT, None)
     if written is not None:
         return written
@@ -163,13 +172,18 @@ def _on_logged_out(sender, request, user, **kwargs) -> None:
 
 def _on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     """Only the username leaves ``credentials`` (Django already masks the password)."""
+    from dcmms_release.account_throttle import throttled_for
+
     typed = credentials.get("username") or credentials.get(get_user_model().USERNAME_FIELD) or ""
+    detail = {"path": request.path[:500]} if request is not None else {}
+    if throttled_for(request):  # refused before its password was checked (the account's delay)
+        detail["throttled_seconds"] = throttled_for(request)
     audit_record(
         AuditKind.LOGIN_FAILED,
         request=request,
         actor=None,
         username=str(typed),
-        detail={"path": request.path[:500]} if request is not None else {},
+        detail=detail,
     )
 
 

@@ -3,8 +3,9 @@ reporting its first problem:
 
 - **unlinked rows**: a row of a chained table without a link was not written by the portal (the
   portal links every row it writes before its transaction commits; docs/security.md §3b);
-- **live rows**: every row of an audited model equals its latest history entry, so a row edited
-  by SQL (which the runtime role may UPDATE) is reported, and so is a row with no history or one
+- **live rows**: every row of an audited model equals its latest history entry — its columns and
+  its many-to-many links (a criterion's items, risks, requirements) — so a row or a link edited
+  by SQL (which the runtime role may write) is reported, and so is a row with no history or one
   whose history says it was deleted;
 - checks registered by higher apps with ``check_register`` (the sign-off app registers that every
   signature's state is the replay of its signature events).
@@ -73,9 +74,12 @@ def _live_problem(model: type[Model], using: str) -> str | None:
         latest = {
             row[pk]: row
             for row in history.filter(history_id__in=Subquery(last.values("last"))).values(
-                "history_type", *fields
+                "history_id", "history_type", *fields
             )
         }
+        problem = _links_problem(model, latest, using)
+        if problem is not None:
+            return problem
         rows = model._default_manager.using(using).filter(pk__in=chunk).order_by(pk)
         for row in rows.values(*fields):
             entry = latest.get(row[pk])
@@ -100,6 +104,40 @@ def _live_problem(model: type[Model], using: str) -> str | None:
     )
     if gone is not None:
         return f"{table} #{gone}: deleted without a history entry: deleted outside the portal"
+    return None
+
+
+def _links_problem(model: type[Model], latest: dict[int, dict], using: str) -> str | None:
+    """The many-to-many links of these rows (a criterion's items, risks, requirements) equal the
+    snapshot of links their latest history entry recorded (simple-history's ``m2m_fields``)."""
+    history_model = model.history.model
+    for field in getattr(history_model, "_history_m2m_fields", ()):
+        through = field.remote_field.through
+        own, other = f"{field.m2m_field_name()}_id", f"{field.m2m_reverse_field_name()}_id"
+        recorded_model = apps.get_model(
+            model._meta.app_label, f"{history_model.__name__}_{field.name}"
+        )
+        live: dict[int, set] = {key: set() for key in latest}
+        for key, target in (
+            through.objects.using(using)
+            .filter(**{f"{own}__in": list(latest)})
+            .values_list(own, other)
+        ):
+            live.setdefault(key, set()).add(target)
+        owner_of = {row["history_id"]: key for key, row in latest.items()}
+        recorded: dict[int, set] = {key: set() for key in latest}
+        for history_id, target in (
+            recorded_model.objects.using(using)
+            .filter(history_id__in=list(owner_of))
+            .values_list("history_id", other)
+        ):
+            recorded[owner_of[history_id]].add(target)
+        for key in sorted(live):
+            if live[key] != recorded.get(key, set()):
+                return (
+                    f"{through._meta.db_table}: the {field.name} of {model._meta.db_table} "
+                    f"#{key} differ from its latest history entry: changed outside the portal"
+                )
     return None
 
 

@@ -48,3 +48,12 @@ class TargetOperator(models.TextChoices):
     GT = ">", ">"
     GE = ">=", "≥"
     EQ = "=", "="
+
+
+class ImportJobState(models.TextChoices):
+    """An upload handed to the worker: queued → running → done | failed."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Failed"

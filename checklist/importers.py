@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -194,6 +195,53 @@ class ParsedChecklist:
         )
 
 
+# ---------------------------------------------------------------- bounds
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """How much one checklist may hold; the parser counts while it reads and refuses the first
+    line past a bound, before the rest of the file is parsed (issue #14, point 10)."""
+
+    items: int  # checkbox lines outside GO/NO-GO criteria; list lines without one, likewise
+    sections: int
+    criteria: int
+    table_rows: int
+
+    # What the parser counts: the field that bounds it, what it is, the setting.
+    COUNTED: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "items": ("items", "checkbox items", "CHECKLIST_IMPORT_MAX_ITEMS"),
+        "bullets": ("items", "list lines without a checkbox", "CHECKLIST_IMPORT_MAX_ITEMS"),
+        "sections": ("sections", "sections", "CHECKLIST_IMPORT_MAX_SECTIONS"),
+        "criteria": ("criteria", "GO / NO-GO criteria", "CHECKLIST_IMPORT_MAX_CRITERIA"),
+        "table_rows": (
+            "table_rows",
+            "table rows (risks, action items and any other table)",
+            "CHECKLIST_IMPORT_MAX_TABLE_ROWS",
+        ),
+    }
+
+    def refusal(self, what: str, count: int) -> str | None:
+        """The problem when the ``count``-th of ``what`` is one too many, else None."""
+        field_name, noun, setting = self.COUNTED[what]
+        limit = getattr(self, field_name)
+        if count <= limit:
+            return None
+        return (
+            f"the checklist has more than {limit:,} {noun}; the limit is {limit:,} ({setting}) "
+            f"and this is number {count:,}: split the file or raise the limit"
+        )
+
+    @classmethod
+    def from_settings(cls) -> ImportLimits:
+        return cls(
+            items=settings.CHECKLIST_IMPORT_MAX_ITEMS,
+            sections=settings.CHECKLIST_IMPORT_MAX_SECTIONS,
+            criteria=settings.CHECKLIST_IMPORT_MAX_CRITERIA,
+            table_rows=settings.CHECKLIST_IMPORT_MAX_TABLE_ROWS,
+        )
+
+
 # ---------------------------------------------------------------- input checks
 
 CHECKBOX_RE = re.compile(r"^\s*[-*+]\s+\[[ xX]\]")
@@ -243,7 +291,16 @@ def decode_checklist(data: bytes | str, *, source_name: str, max_bytes: int | No
     return g.repair_mojibake(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def count_checkboxes(lines: list[str]) -> list[int]:
+def iter_lines(text: str) -> Iterator[str]:
+    """``text.split("\\n")``, one line at a time: a 2 MB file of short lines is not held twice."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+def count_checkboxes(lines: Iterable[str]) -> list[int]:
     """Line numbers of the list-item checkboxes, outside fenced code blocks."""
     found, fenced = [], False
     for number, line in enumerate(lines, 1):
@@ -260,17 +317,31 @@ def parse_checklist(
     source_name: str,
     max_bytes: int | None = None,
     max_depth: int | None = None,
+    limits: ImportLimits | None = None,
 ) -> ParsedChecklist:
     """Parse one checklist; raise ChecklistImportError (file, line, problem) on bad input."""
     from .markdown_parser import ChecklistParser
 
     text = decode_checklist(data, source_name=source_name, max_bytes=max_bytes)
     max_depth = settings.CHECKLIST_IMPORT_MAX_DEPTH if max_depth is None else max_depth
-    return ChecklistParser(text, source_name=source_name, max_depth=max_depth).parse()
+    limits = ImportLimits.from_settings() if limits is None else limits
+    return ChecklistParser(
+        text, source_name=source_name, max_depth=max_depth, limits=limits
+    ).parse()
+
+
+_CHECKBOX_LINE_RE = re.compile(rb"^[ \t]*[-*+][ \t]+\[[ xX]\]", re.M)
+
+
+def checkbox_lines_estimate(data: bytes) -> int:
+    """How many lines of the raw file look like checkboxes (fences not considered): a cheap
+    measure of an upload's size, read before anything is decoded or parsed."""
+    return sum(1 for _ in _CHECKBOX_LINE_RE.finditer(data))
 
 
 __all__ = [
     "ChecklistImportError",
+    "ImportLimits",
     "ParsedActionItem",
     "ParsedAttestation",
     "ParsedChecklist",
@@ -280,7 +351,9 @@ __all__ = [
     "ParsedRisk",
     "ParsedSection",
     "ParsedSignoff",
+    "checkbox_lines_estimate",
     "count_checkboxes",
     "decode_checklist",
+    "iter_lines",
     "parse_checklist",
 ]

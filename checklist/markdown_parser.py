@@ -4,6 +4,8 @@ One scan over the lines builds the section tree, the raw list trees (with their 
 and the tables; a second pass, once the legend is known, classifies every list item as an item,
 a sign-off block, an attestation, a DECISION line or a criterion, and reads the tables. Every
 checkbox placed is recorded by line so that the count can be reconciled with the source.
+List lines, sections, criteria and table rows are counted as they are read: the first one past
+its bound (``ImportLimits``) is refused at once, before the rest of the file is parsed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from . import markdown_grammar as g
 from .choices import ItemKind, ItemStatus, ReviewCadence
 from .importers import (
     ChecklistImportError,
+    ImportLimits,
     ParsedAttestation,
     ParsedChecklist,
     ParsedCriterion,
@@ -24,6 +27,7 @@ from .importers import (
     ParsedSection,
     ParsedSignoff,
     count_checkboxes,
+    iter_lines,
 )
 from .markdown_tables import RawTable, read_tables
 
@@ -90,10 +94,14 @@ def review_cadence(frequency: str) -> str:
 class ChecklistParser:
     """Parse one decoded checklist text; ``parse()`` returns a ParsedChecklist or raises."""
 
-    def __init__(self, text: str, *, source_name: str, max_depth: int) -> None:
-        self.lines = text.split("\n")
+    def __init__(
+        self, text: str, *, source_name: str, max_depth: int, limits: ImportLimits
+    ) -> None:
+        self.text = text
         self.source_name = source_name
         self.max_depth = max_depth
+        self.limits = limits
+        self.counts = dict.fromkeys(ImportLimits.COUNTED, 0)
         self.vocabulary = g.StatusVocabulary()
         self.meta: dict[str, tuple[int, str]] = {}
         self.sections: list[ParsedSection] = []
@@ -118,7 +126,7 @@ class ChecklistParser:
 
     def parse(self) -> ParsedChecklist:
         fenced = False
-        for number, raw in enumerate(self.lines, 1):
+        for number, raw in enumerate(iter_lines(self.text), 1):
             line = raw.rstrip()
             if _FENCE_RE.match(line):
                 fenced = not fenced
@@ -131,6 +139,7 @@ class ChecklistParser:
                 self._end_blocks()
                 self._heading(number, len(heading.group("level")), heading.group("title"))
             elif _TABLE_RE.match(line):
+                self._count("table_rows", number)
                 self.stack = []
                 self.table = self.table or RawTable(line=number)
                 self.table.rows.append((number, line))
@@ -139,6 +148,12 @@ class ChecklistParser:
                 self._text_line(number, line)
         self._end_blocks()
         return self._build()
+
+    def _count(self, what: str, line: int) -> None:
+        """One more of ``what``; the first line past its bound is refused (ImportLimits)."""
+        self.counts[what] += 1
+        if problem := self.limits.refusal(what, self.counts[what]):
+            self.fail(problem, line)
 
     def _end_table(self) -> None:
         if self.table is not None:
@@ -190,6 +205,7 @@ class ChecklistParser:
     def _add_section(self, line: int, num: str, title: str, parent: ParsedSection | None) -> None:
         if num in self.numbers:
             self.fail(f"section {num} appears twice (first at line {self.numbers[num].line})", line)
+        self._count("sections", line)
         section = ParsedSection(line=line, number=num, title=g.strip_bold(title), parent=parent)
         (parent.children if parent else self.sections).append(section)
         self.numbers[num] = section
@@ -208,6 +224,10 @@ class ChecklistParser:
     def _list_item(self, number: int, indent: str, body: str) -> None:
         col = len(indent.expandtabs(4))
         box = _CHECKBOX_BODY_RE.match(body)
+        if box is None:
+            self._count("bullets", number)
+        else:  # a criterion's sub-items are refused later; counted as criteria here
+            self._count("items" if self.mode == ITEMS else "criteria", number)
         node = _Node(
             line=number,
             col=col,
@@ -243,6 +263,7 @@ class ChecklistParser:
         """An unnumbered ``##`` heading becomes a section when a checkbox item appears under it."""
         if self.target is None and self.pending is not None:
             line, title = self.pending
+            self._count("sections", line)
             section = ParsedSection(line=line, number="", title=g.strip_bold(title))
             self.sections.append(section)
             self.chain, self.pending = [section], None
@@ -466,7 +487,7 @@ class ChecklistParser:
 
     def _reconcile(self, parsed: ParsedChecklist) -> None:
         """Every list-item checkbox of the source must have been imported as something."""
-        source = count_checkboxes(self.lines)
+        source = count_checkboxes(iter_lines(self.text))
         parsed.checkbox_count = len(source)
         missing = [line for line in source if line not in self.placed]
         if missing or parsed.imported_checkbox_count != len(source):

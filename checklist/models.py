@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 from . import targets
 from .choices import ItemKind, ItemStatus, ReleaseStatus, ReviewCadence, TargetOperator
 from .querysets import ItemQuerySet, ReleaseQuerySet
+from .validators import ITEM_TEXT, NOTE, bounded_text, validate_version
 
 
 class Release(models.Model):
@@ -29,7 +30,7 @@ class Release(models.Model):
 
     project = models.CharField(max_length=300)
     name = models.CharField(max_length=200)
-    version = models.CharField(max_length=50, unique=True)
+    version = models.CharField(max_length=50, unique=True, validators=[validate_version])
     sprint = models.CharField(max_length=200, blank=True)
     document_version = models.CharField(max_length=50, blank=True)
     go_no_go_date = models.DateField(null=True, blank=True)
@@ -88,7 +89,7 @@ class Section(models.Model):
     title = models.CharField(max_length=300)
     category = models.CharField(max_length=200, blank=True)
     order = models.PositiveIntegerField(default=0)
-    note = models.TextField(blank=True)
+    note = bounded_text(NOTE, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -123,7 +124,7 @@ class Item(models.Model):
     )
     order = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=10, choices=ItemKind.choices, default=ItemKind.CHECK)
-    text = models.TextField()
+    text = bounded_text(ITEM_TEXT)
     key = models.CharField(max_length=50, blank=True, help_text="Task key, e.g. DCMMS-141.")
     points = models.PositiveSmallIntegerField("story points", null=True, blank=True)
     status = models.CharField(
@@ -158,8 +159,8 @@ class Item(models.Model):
         help_text="Computed from target and actual on every save; empty when not measured.",
     )
     evidence_link = models.URLField(max_length=500, blank=True)
-    evidence_note = models.TextField(blank=True)
-    note = models.TextField(blank=True)
+    evidence_note = bounded_text(NOTE, blank=True)
+    note = bounded_text(NOTE, blank=True)
     source_line = models.PositiveIntegerField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
@@ -215,3 +216,4 @@ class Item(models.Model):
 
 
 from .models_audit import AuditChainEntry, AuditEvent, AuditKind  # noqa: E402,F401
+from .models_import import ImportJob  # noqa: E402,F401

@@ -30,6 +30,7 @@ class AuditKind(models.TextChoices):
     PERMISSIONS_CHANGED = "permissions_changed", "Model permissions changed"
     OBJECT_PERMISSION_CHANGED = "object_permission_changed", "Object permission changed"
     RELEASE_MEMBER_CHANGED = "release_member_changed", "Release membership changed"
+    ACCOUNT_ATTACK = "account_attack", "Account under attack"
 
 
 class AuditEvent(models.Model):

@@ -181,6 +181,28 @@ def require_manage(user, release: Release, *, action: str) -> None:
         )
 
 
+def may_import(user) -> bool:
+    """Who may import a checklist as a release: an active user holding the model permission to
+    add releases (the product managers' group has it), or a superuser."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.has_perm("checklist.add_release")
+
+
+def require_import(user, *, action: str = "Import a checklist") -> None:
+    """Refuse an upload (direct or queued for the worker) unless ``user`` may import."""
+    if user is None:
+        _require_system(action)
+        return
+    if not may_import(user):
+        _refuse(
+            user,
+            action=action,
+            release=None,
+            message=f"{action} refused: you may not add releases.",
+        )
+
+
 def require_edit_items(user, items: Iterable[Item], *, action: str) -> None:
     """Refuse ``action`` on the items, all of them, unless ``user`` may change each one: a
     manager of its release, or its owner (who may set the status of their own items). The

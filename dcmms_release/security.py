@@ -2,8 +2,9 @@
 
 - ``SessionLifetimeMiddleware``: a session ends 12 hours after sign-in however active it is
   (Django only has the 30-minute idle limit, ``SESSION_COOKIE_AGE`` renewed by each request).
-- ``RateLimitMiddleware``: at most ``RATE_LIMIT_PER_MINUTE`` requests per minute per signed-in
-  user (per client address when anonymous); the next one gets 429 with ``Retry-After``. Counted
+- ``RateLimitMiddleware``: at most ``RATE_LIMIT_PER_MINUTE`` requests in any 60 seconds (a
+  sliding window, ``ratelimit``) per signed-in user (per client address when anonymous); the
+  next one gets 429 with ``Retry-After``. Counted
   in Django's cache, so several workers share the count when the cache is Redis; while the
   cache is down, counted per process (``cache_guard``), so the portal keeps serving.
 - ``NoStoreMiddleware``: pages served to a signed-in user are never stored by a browser or proxy.
@@ -19,7 +20,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +34,7 @@ from django.template import loader
 from django.utils.cache import add_never_cache_headers
 from django.views import defaults
 
-from .cache_guard import counter_incr
+from .ratelimit import rate_limit_hit
 
 logger = logging.getLogger("dcmms_release.security")
 
@@ -84,7 +84,11 @@ class SessionLifetimeMiddleware:
 
 
 class RateLimitMiddleware:
-    """Fixed one-minute windows per user; other users have their own counters."""
+    """At most ``RATE_LIMIT_PER_MINUTE`` requests in any 60 seconds per user (a sliding
+    window, ``dcmms_release.ratelimit``); other users have their own counters. ``clock`` is
+    the time source (tests replace it)."""
+
+    clock: Callable[[], float] = staticmethod(time.time)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -95,23 +99,19 @@ class RateLimitMiddleware:
         user = getattr(request, "user", None)
         signed_in = user is not None and user.is_authenticated
         who = f"u{user.pk}" if signed_in else f"ip{client_ip(request)}"
-        now = time.time()
-        window = int(now // 60)
-        key = f"ratelimit:{who}:{window}"
-        count = counter_incr(key, timeout=120)  # per process while the cache is down
         limit = settings.RATE_LIMIT_PER_MINUTE
-        if count > limit:
-            if count == limit + 1:
+        verdict = rate_limit_hit(who, limit=limit, now=self.clock())
+        if not verdict.allowed:
+            if verdict.first_refusal:
                 from checklist.audit import audit_record
 
                 audit_record("rate_limited", request=request, detail={"limit_per_minute": limit})
-            retry_after = max(1, math.ceil((window + 1) * 60 - now))
             response = HttpResponse(
                 "Too many requests. Please wait a minute and try again.\n",
                 status=429,
                 content_type="text/plain; charset=utf-8",
             )
-            response["Retry-After"] = str(retry_after)
+            response["Retry-After"] = str(verdict.retry_after)
             return response
         return self.get_response(request)
 

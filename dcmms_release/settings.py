@@ -62,6 +62,8 @@ MIDDLEWARE = [
     # overload: 503 + Retry-After before any session, query or write (dcmms_release/shedding.py)
     "dcmms_release.shedding.LoadSheddingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # a page's own status poll does not save the session (dcmms_release/passive_session.py)
+    "dcmms_release.passive_session.PassiveSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -73,7 +75,11 @@ MIDDLEWARE = [
     "dcmms_release.security.SessionLifetimeMiddleware",
     "dcmms_release.security.RateLimitMiddleware",
     "dcmms_release.security.NoStoreMiddleware",
+    # NUL in a request, a value a view cannot use (a non-integer id): 400, never 500
+    "dcmms_release.input_guard.BadInputMiddleware",
     "axes.middleware.AxesMiddleware",
+    # failed sign-ins per account: 429 + Retry-After during the delay (account_throttle.py)
+    "dcmms_release.account_throttle.AccountThrottleMiddleware",
     # every refused write is one permission_denied audit event (security.py, checklist/audit.py)
     "dcmms_release.security.DeniedAuditMiddleware",
 ]
@@ -132,6 +138,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---------------------------------------------------------------- authentication
 AUTHENTICATION_BACKENDS = [
     "dcmms_release.security.LockoutBackend",  # first: django-axes, locked-out username + IP
+    "dcmms_release.account_throttle.AccountThrottleBackend",  # then: the account's delay
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -181,13 +188,38 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
+# An attempt the account throttle refused before its password was checked is no axes failure.
+AXES_WHITELIST_CALLABLE = "dcmms_release.account_throttle.refused_before_password"
+# Account throttle (dcmms_release/account_throttle.py): failed sign-ins for one account from any
+# address. After ACCOUNT_THROTTLE_FAILURES of them (no pause of ACCOUNT_THROTTLE_WINDOW seconds
+# between them), each further attempt waits BASE_DELAY, twice that, … at most MAX_DELAY seconds
+# (429 + Retry-After); a successful sign-in ends it; a browser that signed in to the account
+# before (a signed cookie, KNOWN_BROWSER_DAYS) is not held. The delay starting is an
+# account_attack audit event and a mail to SECURITY_ALERT_EMAIL (comma-separated addresses).
+ACCOUNT_THROTTLE_FAILURES = env.int("ACCOUNT_THROTTLE_FAILURES", default=10)
+ACCOUNT_THROTTLE_BASE_DELAY = env.float("ACCOUNT_THROTTLE_BASE_DELAY", default=1.0)
+ACCOUNT_THROTTLE_MAX_DELAY = env.int("ACCOUNT_THROTTLE_MAX_DELAY", default=15 * 60)
+ACCOUNT_THROTTLE_WINDOW = env.int("ACCOUNT_THROTTLE_WINDOW", default=60 * 60)
+ACCOUNT_THROTTLE_KNOWN_BROWSER_DAYS = env.int("ACCOUNT_THROTTLE_KNOWN_BROWSER_DAYS", default=30)
+SECURITY_ALERT_EMAIL = env.list("SECURITY_ALERT_EMAIL", default=[])
+if ACCOUNT_THROTTLE_FAILURES < 1 or ACCOUNT_THROTTLE_BASE_DELAY <= 0:
+    raise environ.ImproperlyConfigured(
+        "ACCOUNT_THROTTLE_FAILURES must be at least 1 and ACCOUNT_THROTTLE_BASE_DELAY above 0."
+    )
+if ACCOUNT_THROTTLE_WINDOW <= ACCOUNT_THROTTLE_MAX_DELAY:
+    raise environ.ImproperlyConfigured(
+        f"ACCOUNT_THROTTLE_WINDOW={ACCOUNT_THROTTLE_WINDOW} must be longer than "
+        f"ACCOUNT_THROTTLE_MAX_DELAY={ACCOUNT_THROTTLE_MAX_DELAY}: otherwise the count is "
+        "forgotten between two attempts at the longest delay and the delay never holds."
+    )
 # Sessions: 30 min idle (renewed by each request), 12 h absolute (security.py), key cycled at login.
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-# Rate limit: requests per minute per signed-in user (per IP for anonymous requests).
+# Rate limit: requests in any 60 seconds (a sliding window, dcmms_release/ratelimit.py) per
+# signed-in user (per IP for anonymous requests).
 RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=100)
 CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://dcmms")
@@ -391,11 +423,20 @@ REMINDER_ESCALATE_SIGNOFF_DAYS = env.int("REMINDER_ESCALATE_SIGNOFF_DAYS", defau
 REMINDER_SEND_FOR_STATUSES = env.list("REMINDER_SEND_FOR_STATUSES", default=["in_review"])
 REMINDER_CHANGES_SHOWN = env.int("REMINDER_CHANGES_SHOWN", default=20)
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# A digest still "claimed" REMINDER_CLAIM_STALE_MINUTES after its claim (its worker died before
+# the send was recorded) is claimed again and sent by beat's sweep every REMINDER_SWEEP_MINUTES
+# (signoffs.reminder_recovery). Keep the stale limit well above EMAIL_TIMEOUT.
+REMINDER_CLAIM_STALE_MINUTES = env.int("REMINDER_CLAIM_STALE_MINUTES", default=10)
+REMINDER_SWEEP_MINUTES = env.int("REMINDER_SWEEP_MINUTES", default=5)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "send-daily-reminders": {
         "task": "signoffs.send_daily_reminders",
         "schedule": crontab(hour=REMINDER_HOUR, minute=0),
+    },
+    "retry-stuck-reminders": {
+        "task": "signoffs.retry_stuck_reminders",
+        "schedule": max(REMINDER_SWEEP_MINUTES, 1) * 60,
     },
     # checklist.anchors: the chain head to the anchor log outside the database
     "audit-chain-anchor": {
@@ -413,6 +454,19 @@ SIGNOFF_ALLOW_AUTHOR_APPROVAL = env.bool("SIGNOFF_ALLOW_AUTHOR_APPROVAL", defaul
 # ---------------------------------------------------------------- import limits
 CHECKLIST_IMPORT_MAX_BYTES = env.int("CHECKLIST_IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
 CHECKLIST_IMPORT_MAX_DEPTH = env.int("CHECKLIST_IMPORT_MAX_DEPTH", default=6)
+# Counted while the file is read (checklist.importers.ImportLimits): the first line past a bound
+# is refused before the rest is parsed. Far above a real checklist (the seed has 434 items).
+CHECKLIST_IMPORT_MAX_ITEMS = env.int("CHECKLIST_IMPORT_MAX_ITEMS", default=20_000)
+CHECKLIST_IMPORT_MAX_SECTIONS = env.int("CHECKLIST_IMPORT_MAX_SECTIONS", default=1_000)
+CHECKLIST_IMPORT_MAX_CRITERIA = env.int("CHECKLIST_IMPORT_MAX_CRITERIA", default=1_000)
+CHECKLIST_IMPORT_MAX_TABLE_ROWS = env.int("CHECKLIST_IMPORT_MAX_TABLE_ROWS", default=10_000)
+# The admin import page hands a file past either size to the worker and shows its progress
+# (signoffs.import_jobs); the worker writes the progress under CHECKLIST_IMPORT_JOB_DIR.
+CHECKLIST_IMPORT_ASYNC_ITEMS = env.int("CHECKLIST_IMPORT_ASYNC_ITEMS", default=2_000)
+CHECKLIST_IMPORT_ASYNC_BYTES = env.int("CHECKLIST_IMPORT_ASYNC_BYTES", default=256 * 1024)
+CHECKLIST_IMPORT_JOB_DIR = Path(
+    env.str("CHECKLIST_IMPORT_JOB_DIR", default=str(VAR_DIR / "imports"))
+)
 
 # ---------------------------------------------------------------- logging
 LOGGING = {

@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from checklist.choices import ItemStatus
 from checklist.models import Release
+from checklist.validators import NOTE, RISK_TITLE, STATEMENT, bounded_text
 
 from .choices import LEVEL_WEIGHT, Level
 from .querysets import ActionItemQuerySet, RiskQuerySet
@@ -22,10 +23,10 @@ class Risk(models.Model):
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="risks")
     key = models.CharField(max_length=30)
-    title = models.TextField()
+    title = bounded_text(RISK_TITLE)
     impact = models.CharField(max_length=6, choices=Level.choices)
     probability = models.CharField(max_length=6, choices=Level.choices)
-    mitigation = models.TextField(blank=True)
+    mitigation = bounded_text(NOTE, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -37,7 +38,7 @@ class Risk(models.Model):
     status = models.CharField(
         max_length=12, choices=ItemStatus.choices, default=ItemStatus.NOT_STARTED
     )
-    note = models.TextField(blank=True, help_text="Extra columns of the register, kept as text.")
+    note = bounded_text(NOTE, blank=True, help_text="Extra columns of the register, kept as text.")
     order = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
 
@@ -68,7 +69,7 @@ class ActionItem(models.Model):
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="action_items")
     key = models.CharField(max_length=30)
-    action = models.TextField()
+    action = bounded_text(STATEMENT)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -82,7 +83,7 @@ class ActionItem(models.Model):
     status = models.CharField(
         max_length=12, choices=ItemStatus.choices, default=ItemStatus.NOT_STARTED
     )
-    note = models.TextField(blank=True, help_text="Extra columns of the table, kept as text.")
+    note = bounded_text(NOTE, blank=True, help_text="Extra columns of the table, kept as text.")
     order = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
 

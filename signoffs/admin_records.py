@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from checklist.admin_base import EMPTY, AuditedAdmin, managed_ids
+from checklist.downloads import attachment_response, download_filename
 from checklist.permissions import visible_releases
 
 from .choices import RecordState
@@ -30,10 +31,9 @@ from .record_status import record_status_html
 from .records import download_audit, draft_pdf, record_retry
 
 
-def _pdf_response(data: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+def _pdf_response(data: bytes, *parts: object) -> HttpResponse:
+    filename = download_filename(*parts, extension="pdf")
+    return attachment_response(data, filename=filename, content_type="application/pdf")
 
 
 @admin.register(DecisionRecord)
@@ -140,7 +140,7 @@ class DecisionRecordAdmin(AuditedAdmin):
             fmt="pdf",
             record=record,
         )
-        return _pdf_response(data, f"decision-record-{record.release.version}-{record.pk}.pdf")
+        return _pdf_response(data, "decision-record", record.release.version, record.pk)
 
     def draft_view(self, request: HttpRequest, release_id: str) -> HttpResponse:
         """A DRAFT record of the release as it is now; 404 unless the user may see it."""
@@ -155,7 +155,7 @@ class DecisionRecordAdmin(AuditedAdmin):
             state="draft",
             fmt="pdf",
         )
-        return _pdf_response(data, f"draft-record-{release.version}.pdf")
+        return _pdf_response(data, "draft-record", release.version)
 
     # ------------------------------------------------ actions
     @admin.action(description="Retry rendering of the selected records", permissions=["retry"])

@@ -2,23 +2,54 @@
 which day, its status and attempts — read-only, it is the record) and the PM's "Send this
 release's digests now" action on the release list, which re-checks that the user manages each
 release and calls ``release_digests_send``. Registered by one import at the end of
-``signoffs/admin.py``; the action is added to the registered release admin."""
+``signoffs/admin.py``; the action is added to the registered release admin. A claim older than
+``REMINDER_CLAIM_STALE_MINUTES`` (its worker died before the send was recorded) is shown as
+stuck, with its age, and the "Stuck claims" filter lists those beat will send again."""
 
 from __future__ import annotations
+
+import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from checklist.admin_base import managed_ids
 from checklist.models import Release
 
 from .admin import ReadOnlyAdmin
+from .choices import DispatchStatus
 from .models import ReminderDispatch
+from .reminder_recovery import is_stuck, stale_cutoff, stale_minutes
 from .reminder_services import Outcome, release_digests_send
+
+
+def _age(delta: datetime.timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+
+
+class StuckFilter(admin.SimpleListFilter):
+    """Claims older than the stale limit: their worker died before recording a send."""
+
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", f"Stuck claims (over {stale_minutes()} min)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(status=DispatchStatus.CLAIMED, claimed_at__lt=stale_cutoff())
+        return queryset
 
 
 @admin.register(ReminderDispatch)
@@ -31,11 +62,12 @@ class ReminderDispatchAdmin(ReadOnlyAdmin):
         "recipient",
         "release__version",
         "status",
+        "claim_age",
         "attempts",
         "sent_at",
         "subject_short",
     )
-    list_filter = ("status", "date", "release")
+    list_filter = ("status", StuckFilter, "date", "release")
     search_fields = ("recipient__username", "recipient__email", "subject", "release__version")
     list_select_related = ("recipient", "release")
     date_hierarchy = "date"
@@ -52,6 +84,16 @@ class ReminderDispatchAdmin(ReadOnlyAdmin):
         "last_error",
     )
     readonly_fields = fields
+
+    @admin.display(description="Claimed for", ordering="claimed_at")
+    def claim_age(self, obj: ReminderDispatch) -> str | SafeString:
+        """How long a claim has waited for its outcome; "stuck" past the stale limit."""
+        if obj.status != DispatchStatus.CLAIMED:
+            return "—"
+        age = _age(timezone.now() - obj.claimed_at)
+        if is_stuck(obj):
+            return format_html('<strong class="dispatch-stuck">Stuck, {}</strong>', age)
+        return age
 
     @admin.display(description="Subject", ordering="subject")
     def subject_short(self, obj: ReminderDispatch) -> str:

@@ -4,8 +4,9 @@ go/no-go gate).
 
 The views re-check access (a release the user may not see is a 404, never a 403 that confirms
 it exists), read only what a signer chooses (meaning, comment, the user ID on the session's
-first signing, password) and leave every rule and every write to ``signoffs.services``; a
-refusal is shown, and nothing is written. Every user string is escaped (``format_html`` here,
+first signing, password) and the version of the release the page showed (``signoffs.shown``),
+and leave every rule and every write to ``signoffs.services``; a refusal is shown, and nothing
+is written. Every user string is escaped (``format_html`` here,
 autoescape in the templates)."""
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from django.utils.safestring import SafeString
 
 from checklist.audit import audit_denied
 from checklist.models import Item, Release
+from checklist.validators import REASON
 
 from .changes import release_changes_since, review_opened_at
-from .choices import MEANINGS_NEEDING_REASON, CriterionKind, SignatureMeaning, SignatureState
+from .choices import MEANINGS_NEEDING_REASON, CriterionKind, SignatureState
 from .gates import (
     CriterionResult,
     allowed_meanings,
@@ -39,6 +41,8 @@ from .gates import (
 from .gates import signing_refusals as gate_signing_refusals
 from .models import Signature, SignatureEvent, SignoffRequirement
 from .services import signature_give, signature_revoke
+from .shown import ReleaseChanged, Shown, release_shown, release_shown_forget, shown_token
+from .sign_form import SignForm
 from .signing_session import signing_needs_user_id
 from .summary import release_full_summary
 
@@ -227,55 +231,11 @@ def gate_html(release: Release) -> SafeString:
 
 
 # ---------------------------------------------------------------- forms
-class SignForm(forms.Form):
-    """What the signer chooses, and nothing else: name, role, time and the hash of what is
-    signed are the server's."""
-
-    meaning = forms.ChoiceField(widget=forms.RadioSelect, label="I record")
-    comment = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        required=False,
-        label="Comment",
-        help_text="Required to reject, or to DEFER.",
-    )
-    username = forms.CharField(  # the first signing of a session only (§11.200(a)(1))
-        widget=forms.TextInput(attrs={"autocomplete": "username"}),
-        label="User ID",
-        help_text="Your first signing in this session: type your user ID and your password. "
-        "Later signings in this session ask for the password only.",
-        error_messages={"required": "Type your user ID to sign."},
-    )
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        label="Your password",
-        help_text="Re-enter your password: signing is an electronic signature.",
-        strip=False,
-        error_messages={"required": "Re-enter your password to sign."},
-    )
-
-    def __init__(
-        self,
-        *args: Any,
-        requirement: SignoffRequirement,
-        ask_user_id: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["meaning"].choices = [
-            (meaning, SignatureMeaning(meaning).label) for meaning in allowed_meanings(requirement)
-        ]
-        if not ask_user_id:
-            del self.fields["username"]
-            self.fields["password"].help_text = (
-                "Re-enter your password: signing is an electronic signature. You typed your "
-                "user ID at your first signing in this session."
-            )
-
-
 class RevokeForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         required=False,  # signature_revoke refuses an empty reason, in its own words
+        max_length=REASON,
         label="Reason",
         help_text="Why you withdraw this signature; it stays visible, marked revoked.",
     )
@@ -351,16 +311,38 @@ def _changes_context(requirement: SignoffRequirement) -> dict[str, Any]:
             if since
             else "since the release was created (the review has not been opened)"
         )
-    changes = release_changes_since(release, since, limit=CHANGES_SHOWN + 1)
+    rows, more = _change_rows(release, since)
     return {
         "changes_label": label,
-        "changes": [
-            {"change": change, "when": utc_display(change.when)}
-            for change in changes[:CHANGES_SHOWN]
-        ],
-        "changes_more": len(changes) > CHANGES_SHOWN,
+        "changes": rows,
+        "changes_more": more,
         "changes_limit": CHANGES_SHOWN,
     }
+
+
+def _change_rows(release: Release, since: datetime.datetime | None) -> tuple[list[dict], bool]:
+    """The latest CHANGES_SHOWN changes after ``since`` for the page, and whether there are more."""
+    changes = release_changes_since(release, since, limit=CHANGES_SHOWN + 1)
+    rows = [{"change": change, "when": utc_display(change.when)} for change in changes]
+    return rows[:CHANGES_SHOWN], len(rows) > CHANGES_SHOWN
+
+
+def _shown_context(
+    requirement: SignoffRequirement, user: Any, shown: Shown | None, changed_since: Shown | None
+) -> dict[str, Any]:
+    """The version of the release the form carries (signed token, fingerprint, time) and, once
+    a signing was refused because the release changed, what changed since the version read."""
+    if shown is None:
+        return {}
+    context: dict[str, Any] = {
+        "shown_token": shown_token(shown, requirement_id=requirement.pk, user_id=user.pk),
+        "shown_sha256": shown.sha256,
+        "shown_at": utc_display(shown.at),
+    }
+    if changed_since is not None:
+        rows, more = _change_rows(requirement.release, changed_since.at)
+        context["changed"] = {"since": utc_display(changed_since.at), "rows": rows, "more": more}
+    return context
 
 
 def _sign_page(
@@ -371,6 +353,8 @@ def _sign_page(
     form: SignForm | None,
     refusals: list[str],
     status: int = 200,
+    shown: Shown | None = None,
+    changed_since: Shown | None = None,
 ) -> TemplateResponse:
     release = requirement.release
     if requirement.final_decision:
@@ -389,6 +373,7 @@ def _sign_page(
         **gate,
         "attestations": requirement.attestations.all(),
         **_changes_context(requirement),
+        **_shown_context(requirement, request.user, shown, changed_since),
         "signatures": _signature_history(requirement, request.user),
         "form": form,
         "refusals": refusals,
@@ -402,15 +387,21 @@ def requirement_sign_view(
 ) -> HttpResponse:
     """Show a requirement to anyone who may see its release; let its assignee sign it with
     their password through ``signature_give``. Anyone else who posts gets 403 and the refusal,
-    and nothing is written."""
+    and nothing is written. The form carries the version of the release the page showed; when
+    the release changed before the post, nothing is signed and the page lists what changed."""
     requirement = _visible(model_admin, request, object_id)
     user = request.user
     refusals = signing_preconditions(requirement, user)
     may_sign = not refusals
     ask_user_id = signing_needs_user_id(request, user)
     if request.method != "POST":
-        form = SignForm(requirement=requirement, ask_user_id=ask_user_id) if may_sign else None
-        return _sign_page(model_admin, request, requirement, form=form, refusals=refusals)
+        form, shown = None, None
+        if may_sign:  # the release's content is fingerprinted once, for a page that signs
+            shown = release_shown(requirement.release)
+            form = SignForm(requirement=requirement, signer_id=user.pk, ask_user_id=ask_user_id)
+        return _sign_page(
+            model_admin, request, requirement, form=form, refusals=refusals, shown=shown
+        )
     if requirement.assignee_id != user.pk:
         audit_denied(
             request,
@@ -424,8 +415,12 @@ def requirement_sign_view(
     if not may_sign:
         return _sign_page(model_admin, request, requirement, form=None, refusals=refusals)
     # Only the fields of the form are read: nothing else posted reaches the service.
-    form = SignForm(request.POST, requirement=requirement, ask_user_id=ask_user_id)
-    if form.is_valid():
+    form = SignForm(
+        request.POST, requirement=requirement, signer_id=user.pk, ask_user_id=ask_user_id
+    )
+    valid = form.is_valid()  # valid: the post names a version the portal issued (form.clean)
+    shown, changed_since = form.shown_version, None
+    if valid and shown is not None:
         try:
             signature = signature_give(
                 requirement=requirement,
@@ -435,7 +430,14 @@ def requirement_sign_view(
                 meaning=form.cleaned_data["meaning"],
                 comment=form.cleaned_data["comment"],
                 request=request,
+                shown_sha256=shown.sha256,
             )
+        except ReleaseChanged as error:
+            # The page now shows the release as the refusal found it, and what changed since
+            # the version the signer had read.
+            shown, changed_since = error.current, shown
+            release_shown_forget(requirement.release)  # a cached fingerprint may be wrong
+            form.add_error(None, error.message)
         except ValidationError as error:
             for message in error.messages:
                 form.add_error(None, message)
@@ -450,7 +452,18 @@ def requirement_sign_view(
             )
             release_url = reverse("admin:checklist_release_change", args=[signature.release_id])
             return HttpResponseRedirect(release_url)
-    return _sign_page(model_admin, request, requirement, form=form, refusals=[])
+    # Any other error keeps the version the signer read; only a post naming none (or a
+    # version the portal did not issue) gets the release as it is now.
+    shown = shown or release_shown(requirement.release)
+    return _sign_page(
+        model_admin,
+        request,
+        requirement,
+        form=form,
+        refusals=[],
+        shown=shown,
+        changed_since=changed_since,
+    )
 
 
 # ---------------------------------------------------------------- the revoke page

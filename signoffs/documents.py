@@ -8,6 +8,7 @@ Cross-app orchestration lives here because signoffs is the top of the dependency
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -45,15 +46,62 @@ _RELEASE_FIELDS = (
     "next_review",
 )
 _FK_FIELDS = ["release", "section", "parent", "owner", "requirement", "assignee"]
+# Told after each chunk of rows written: (rows written, rows to write). Called inside the
+# import's transaction, so it must not write to the database (signoffs.import_jobs uses a file).
+Progress = Callable[[int, int], None]
+WRITE_CHUNK = 1_000
+
+
+def rows_to_write(parsed: ParsedChecklist) -> int:
+    """The rows an import of ``parsed`` writes: the release, sections, items, sign-off roles,
+    attestations, criteria, risks and action items."""
+    return (
+        1
+        + sum(1 for _ in parsed.iter_sections())
+        + sum(1 for _ in parsed.iter_items())
+        + sum(1 + len(s.attestations) for s in parsed.signoffs)
+        + len(parsed.criteria)
+        + len(parsed.risks)
+        + len(parsed.action_items)
+    )
+
+
+def _field_problem(obj: Model, name: str, errors: list[ValidationError]) -> str:
+    """``item text: at most 2,000 characters (it has 10,000)``: the row and field, then what
+    is wrong (a value over its limit in those words, any other refusal as Django says it)."""
+    field = obj._meta.get_field(name)
+    messages = []
+    for error in errors:
+        params = error.params or {}
+        if error.code == "max_length" and "limit_value" in params:
+            messages.append(
+                f"at most {params['limit_value']:,} characters (it has {params['show_value']:,})"
+            )
+        else:
+            messages.extend(error.messages)
+    return f"{obj._meta.verbose_name} {field.verbose_name}: {' '.join(messages)}"
 
 
 class _Writer:
     """Validates and bulk-creates rows with history, naming the source line of a bad value."""
 
-    def __init__(self, parsed: ParsedChecklist, user: AbstractBaseUser | None) -> None:
+    def __init__(
+        self,
+        parsed: ParsedChecklist,
+        user: AbstractBaseUser | None,
+        progress: Progress | None = None,
+    ) -> None:
         self.parsed = parsed
         self.user = user
         self.reason = f"Imported from {parsed.source_name}"
+        self.progress = progress
+        self.written = 0
+        self.total = rows_to_write(parsed) if progress is not None else 0
+
+    def advance(self, rows: int) -> None:
+        self.written += rows
+        if self.progress is not None:
+            self.progress(self.written, self.total)
 
     def fail(self, problem: str, line: int | None = None) -> ChecklistImportError:
         return ChecklistImportError(problem, source_name=self.parsed.source_name, line=line)
@@ -65,25 +113,27 @@ class _Writer:
             obj.clean_fields(exclude=_FK_FIELDS)
         except ValidationError as error:
             problems = "; ".join(
-                f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items()
+                _field_problem(obj, name, errors) for name, errors in error.error_dict.items()
             )
-            raise self.fail(f"{obj._meta.verbose_name}: {problems}", line) from None
+            raise self.fail(problems, line) from None
 
     def create(self, model: type[Model], rows: list[tuple[Model, int | None]]) -> list[Model]:
         for obj, line in rows:
             self.check(obj, line)
         objs = [obj for obj, _ in rows]
-        if objs:
+        for start in range(0, len(objs), WRITE_CHUNK):
+            chunk = objs[start : start + WRITE_CHUNK]
             # Rows and their history in two bulk inserts; a bulk write sends no post_save, so the
             # history rows are marked for the audit chain by their keys.
-            model._default_manager.bulk_create(objs)
+            model._default_manager.bulk_create(chunk)
             history = model.history.bulk_history_create(
-                objs, default_user=self.user, default_change_reason=self.reason
+                chunk, default_user=self.user, default_change_reason=self.reason
             )
             keys = [row.pk for row in history]
             if None in keys:
                 raise RuntimeError(f"{model._meta.label}: the database returned no history keys")
             chain_mark(model.history.model, keys)
+            self.advance(len(chunk))
         return objs
 
     def save(self, obj: Model, line: int | None = None) -> None:
@@ -91,6 +141,7 @@ class _Writer:
         obj._change_reason = self.reason
         obj._history_user = self.user
         obj.save()
+        self.advance(1)
 
     def delete(self, objs: list[Model]) -> None:
         """Delete rows of one model as Model.delete() does (one Collector, so cascades and
@@ -336,10 +387,15 @@ def _rest(writer: _Writer, release: Release) -> None:
 
 @transaction.atomic
 def release_import_parsed(
-    *, parsed: ParsedChecklist, replace: bool = False, user: AbstractBaseUser | None = None
+    *,
+    parsed: ParsedChecklist,
+    replace: bool = False,
+    user: AbstractBaseUser | None = None,
+    progress: Progress | None = None,
 ) -> Release:
-    """Write a parsed checklist as one release (see ``release_import``)."""
-    writer = _Writer(parsed, user)
+    """Write a parsed checklist as one release (see ``release_import``); ``progress`` is told
+    the rows written so far after each chunk."""
+    writer = _Writer(parsed, user, progress)
     with ExitStack() as stack:
         release, kept = _release(writer, replace, stack)
         sections = _sections(writer, release)
@@ -365,6 +421,7 @@ def release_import(
     source_name: str,
     replace: bool = False,
     user: AbstractBaseUser | None = None,
+    progress: Progress | None = None,
 ) -> Release:
     """Import one Markdown checklist as a release, all or nothing.
 
@@ -376,9 +433,11 @@ def release_import(
     history entry (never a bulk delete without history), and writes the new content. A sign-off
     requirement whose role is still in the checklist is kept (with its assignee and signatures)
     and updated; one whose role is gone is deleted, which is refused while signatures hang off
-    it. Bad input raises ChecklistImportError naming the file and line, and nothing is written.
-    Only a manager of the release may replace it (``user`` None: the system, e.g. the command
-    without ``--user``); anyone else gets PermissionDenied.
+    it. Bad input raises ChecklistImportError naming the file and line, and nothing is written;
+    a file past the bounds of ``ImportLimits`` (CHECKLIST_IMPORT_MAX_ITEMS, …) is refused at its
+    first line past one, before the rest is parsed. Only a manager of the release may replace it
+    (``user`` None: the system, e.g. the command without ``--user``); anyone else gets
+    PermissionDenied. ``progress`` is told the rows written after each chunk (see ``Progress``).
     """
     parsed = parse_checklist(text, source_name=source_name)
-    return release_import_parsed(parsed=parsed, replace=replace, user=user)
+    return release_import_parsed(parsed=parsed, replace=replace, user=user, progress=progress)

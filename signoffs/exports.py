@@ -81,8 +81,20 @@ def _item_trees(release: Release) -> dict[int, list[dict]]:
     return trees
 
 
-def release_snapshot(release: Release) -> dict[str, Any]:
-    """The release as a JSON-ready dict; a constant number of queries whatever its size."""
+def release_snapshot(release: Release, *, content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The release as a JSON-ready dict; a constant number of queries whatever its size.
+    ``content``: its ``release_content``, when the caller already read it."""
+    if content is None:
+        content = release_content(release)
+    return {**content, "summary": release_full_summary(release).as_dict()}
+
+
+def release_content(release: Release) -> dict[str, Any]:
+    """The snapshot without its status summary: what the release says (its row, sections,
+    items, risks, action items, sign-off requirements, criteria). The summary is derived from
+    these items plus the state of the signatures, which is the record *about* the content; the
+    sign page's fingerprint of what a signer was shown hashes this part
+    (``signoffs.shown``)."""
     trees = _item_trees(release)
     sections = Section.objects.filter(release=release).select_related("parent").order_by("order")
     requirements = (
@@ -161,7 +173,6 @@ def release_snapshot(release: Release) -> dict[str, Any]:
             {"kind": c.kind, "group": c.group, "text": c.text, "order": c.order}
             for c in Criterion.objects.filter(release=release).order_by("kind", "order", "pk")
         ],
-        "summary": release_full_summary(release).as_dict(),
     }
 
 

@@ -25,6 +25,9 @@ the audit chain reports any such edit — and fixture loading (``raw`` saves, an
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,10 +206,24 @@ def _releases_of(instance: Model, *, stored: bool, current: bool) -> Q:
     return condition
 
 
+_reopening: ContextVar[int | None] = ContextVar("dcmms_reopening", default=None)
+
+
+@contextmanager
+def reopening(release_id: int) -> Iterator[None]:
+    """``release_reopen`` writes the release row inside this block: the one write of a decided
+    release's row that the freeze lets through (besides the decision itself)."""
+    token = _reopening.set(release_id)
+    try:
+        yield
+    finally:
+        _reopening.reset(token)
+
+
 def _is_reopen(instance: Release, stored: Release) -> bool:
-    """Decided → in review with nothing else changed, the decision already made stale (as
-    ``release_reopen`` does first): a status flipped by hand, decision still valid, is not."""
-    if instance.status != ReleaseStatus.IN_REVIEW:
+    """Decided → in review by ``release_reopen`` (inside ``reopening``), with nothing else
+    changed and the decision already made stale: a status flipped by any other write is not."""
+    if instance.status != ReleaseStatus.IN_REVIEW or _reopening.get() != stored.pk:
         return False
     fields = [f for f in Release._meta.concrete_fields if f.name not in ("id", "status")]
     if any(f.to_python(getattr(instance, f.attname)) != getattr(stored, f.attname) for f in fields):

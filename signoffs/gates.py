@@ -15,6 +15,8 @@ from django.conf import settings
 
 from checklist.choices import ItemStatus, ReleaseStatus
 from checklist.models import Release
+from checklist.permissions import managed_releases
+from checklist.validators import COMMENT, REASON, length_refusals
 
 from .choices import (
     FINAL_MEANINGS,
@@ -167,6 +169,8 @@ def author_refusals(*, release: Release, user) -> list[str]:
         release=release, user=user, role=MemberRole.PRODUCT_MANAGER
     ).exists():
         duty = "is a product manager of this release"
+    elif managed_releases(user).filter(pk=release.pk).exists():  # the managers group, however
+        duty = "manages this release"  # granted (by hand in the user admin, too)
     else:
         return []
     return [
@@ -220,6 +224,7 @@ def signing_refusals(
         reasons.append(f"{requirement.role} records {labels}.")
     if meaning in MEANINGS_NEEDING_REASON and not comment.strip():
         reasons.append(f"A reason is required to record {SignatureMeaning(meaning).label}.")
+    reasons.extend(length_refusals(comment, limit=COMMENT, label="The comment"))
     if requirement.final_decision and meaning == SignatureMeaning.GO:
         reasons.extend(go_refusals(release))
     return reasons
@@ -239,4 +244,6 @@ def revocation_refusals(*, signature: Signature, user, reason: str | None) -> li
         reasons.extend(release_change_refusals(release=signature.release_id))
     if reason is not None and not reason.strip():
         reasons.append("A reason is required to revoke a signature.")
+    if reason is not None:
+        reasons.extend(length_refusals(reason, limit=REASON, label="The reason"))
     return reasons

@@ -8,6 +8,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from checklist.models import Item, Release
+from checklist.validators import COMMENT, EVENT_REASON, STATEMENT, bounded_text
 from risks.models import Risk
 
 from .choices import CriterionKind, MemberRole, SignatureMeaning, SignatureState, Tier
@@ -63,7 +64,7 @@ class Attestation(models.Model):
     requirement = models.ForeignKey(
         SignoffRequirement, on_delete=models.CASCADE, related_name="attestations"
     )
-    text = models.TextField()
+    text = bounded_text(STATEMENT)
     order = models.PositiveIntegerField(default=0)
     history = HistoricalRecords()
 
@@ -84,7 +85,7 @@ class Criterion(models.Model):
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="criteria")
     kind = models.CharField(max_length=6, choices=CriterionKind.choices)
     group = models.CharField(max_length=200, blank=True)
-    text = models.TextField()
+    text = bounded_text(STATEMENT)
     order = models.PositiveIntegerField(default=0)
     items = models.ManyToManyField(Item, blank=True, related_name="criteria")
     risks = models.ManyToManyField(Risk, blank=True, related_name="criteria")
@@ -147,7 +148,7 @@ class Signature(models.Model):
     printed_name = models.CharField(max_length=300)
     printed_role = models.CharField(max_length=100)
     meaning = models.CharField(max_length=10, choices=SignatureMeaning.choices)
-    comment = models.TextField(blank=True)
+    comment = bounded_text(COMMENT, blank=True)
     signed_at = models.DateTimeField(help_text="Server time, UTC.")
     snapshot_sha256 = models.CharField("SHA-256 of the signed snapshot", max_length=64)
     state = models.CharField(
@@ -193,7 +194,7 @@ class SignatureEvent(models.Model):
         related_name="+",
     )
     at = models.DateTimeField()
-    reason = models.TextField()
+    reason = bounded_text(EVENT_REASON)
 
     class Meta:
         ordering = ["signature", "at", "pk"]

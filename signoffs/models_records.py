@@ -76,7 +76,10 @@ class DecisionRecord(models.Model):
 class ReminderDispatch(models.Model):
     """One review digest for one person about one release on one day. The row is claimed
     (created under its unique constraint) before the mail is sent, so a second beat, a
-    redelivered message or a re-run sends nothing new; it then records the outcome."""
+    redelivered message or a re-run sends nothing new; it then records the outcome. Status:
+    claimed → sent | failed | empty; failed → claimed again; a claim left open past
+    ``REMINDER_CLAIM_STALE_MINUTES`` → claimed again by beat. ``claimed_at`` is the latest
+    claim, ``attempts`` counts claims."""
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reminder_dispatches"

@@ -6,7 +6,12 @@ claim it — a second beat, a redelivered or concurrent task, a manual re-run, t
 — sends nothing. After the mail is handed to the mail server the row says *sent*; when the mail
 server refuses it the row says *failed* with the error and the number of attempts, and only a
 failed row can be claimed again (by the task's retry or a later run). A worker that dies between
-claim and send leaves the row *claimed*: it is not sent twice, and the admin shows it.
+claim and send leaves the row *claimed*; once the claim is older than
+``REMINDER_CLAIM_STALE_MINUTES`` beat claims it again and sends it (``reminder_recovery``). Each
+claim counts an attempt, and only the holder of the latest claim records the outcome, so a
+worker that comes back late cannot overwrite what the retry did. Every attempt of one dispatch
+carries the same Message-ID, so a mail that did reach the server before its worker died is shown
+once by a server or client that de-duplicates by Message-ID.
 
 Sending is deliberately not one transaction: the claim commits before the mail leaves, and the
 outcome is a second, separate write. Every write is a ``save()`` of one row, so the dispatch's
@@ -15,9 +20,11 @@ history records each step (claimed, sent, failed, claimed again)."""
 from __future__ import annotations
 
 import datetime
+import logging
 import smtplib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -40,6 +47,8 @@ from .reminders import (
     release_digests,
     sends_for_status,
 )
+
+logger = logging.getLogger(__name__)
 
 # Errors of the mail server or the network: worth a retry. Anything else is a defect.
 SEND_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, ConnectionError, TimeoutError)
@@ -131,6 +140,7 @@ def dispatch_claim(*, digest: Digest, subject: str, by: Any = None) -> ReminderD
             return None
         dispatch.status = DispatchStatus.CLAIMED
         dispatch.attempts += 1
+        dispatch.claimed_at = timezone.now()  # the age of this claim, not of the first one
         dispatch.subject = subject
         dispatch.summary = digest.summary
         _save(
@@ -141,7 +151,38 @@ def dispatch_claim(*, digest: Digest, subject: str, by: Any = None) -> ReminderD
         return dispatch
 
 
-def _record(dispatch: ReminderDispatch, *, by: Any, error: str = "") -> None:
+def dispatch_message_id(dispatch: ReminderDispatch) -> str:
+    """The Message-ID of every attempt at one dispatch: the same for a retry, so a copy that
+    did reach the mail server is not shown twice; the day keeps it apart from another database's
+    row with the same ID."""
+    host = urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"<dispatch-{dispatch.pk}.{dispatch.date:%Y%m%d}@{host}>"
+
+
+def _record(dispatch: ReminderDispatch, *, by: Any, error: str = "") -> bool:
+    """Record the outcome of this claim; nothing when the claim was taken over meanwhile (the
+    row is no longer claimed, or claimed again: another attempt number). False then."""
+    with transaction.atomic():
+        current = ReminderDispatch.objects.select_for_update().filter(pk=dispatch.pk).first()
+        if (
+            current is None
+            or current.status != DispatchStatus.CLAIMED
+            or current.attempts != dispatch.attempts
+        ):
+            logger.warning(
+                "Dispatch %s: attempt %d not recorded (%s), the claim was taken over",
+                dispatch.pk,
+                dispatch.attempts,
+                f"failed: {one_line(error)[:200]}" if error else "sent",
+            )
+            return False
+        _record_outcome(dispatch, by=by, error=error)
+    return True
+
+
+def _record_outcome(dispatch: ReminderDispatch, *, by: Any, error: str) -> None:
     if error:
         dispatch.status = DispatchStatus.FAILED
         dispatch.last_error = error[:2000]
@@ -161,12 +202,33 @@ def digest_send(*, digest: Digest, by: Any = None, connection: Any = None) -> De
     dispatch = dispatch_claim(digest=digest, subject=subject, by=by)
     if dispatch is None:
         return DeliveryResult(Outcome.ALREADY, digest.recipient_id, digest.release_id)
+    return dispatch_mail(
+        dispatch=dispatch,
+        digest=digest,
+        rendered=(subject, text, html),
+        by=by,
+        connection=connection,
+    )
+
+
+def dispatch_mail(
+    *,
+    dispatch: ReminderDispatch,
+    digest: Digest,
+    rendered: tuple[str, str, str],
+    by: Any = None,
+    connection: Any = None,
+) -> DeliveryResult:
+    """Mail a claimed dispatch (its stable Message-ID) and record the outcome. A refusal of the
+    mail server is recorded on the row (failed, with the error) and raised again."""
+    subject, text, html = rendered
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[digest.recipient_email],
         connection=connection,
+        headers={"Message-ID": dispatch_message_id(dispatch)},
     )
     message.attach_alternative(html, "text/html")
     try:

@@ -5,7 +5,9 @@ o'clock in ``TIME_ZONE``; exactly one beat runs). It computes who is due and, on
 committed, queues one ``send_review_digest`` per recipient and release, by ID. The per-recipient
 task claims the dispatch row before mailing (``signoffs.reminder_services``), so a redelivered
 or repeated message sends nothing new; it retries only on mail-server and network errors, with
-exponential backoff and a maximum.
+exponential backoff and a maximum. ``retry_stuck_reminders`` (beat, every
+``REMINDER_SWEEP_MINUTES``) sends again the digests whose worker died between claim and send
+(``signoffs.reminder_recovery``).
 
 ``enqueue`` is how anything is queued from a request: a broker that is down is logged, never
 raised, so a user's save or signature never fails because a reminder could not be queued."""
@@ -23,7 +25,8 @@ from kombu.exceptions import OperationalError
 
 from dcmms_release.broker import publish
 
-from .reminder_services import SEND_ERRORS, digest_deliver
+from .reminder_recovery import stuck_dispatches_retry
+from .reminder_services import SEND_ERRORS, Outcome, digest_deliver
 from .reminders import digests_due
 
 logger = logging.getLogger(__name__)
@@ -108,3 +111,24 @@ def send_review_digest(self: Any, recipient_id: int, release_id: int, date_iso: 
         )
         raise self.retry(exc=error, countdown=retry_countdown(self.request.retries)) from error
     return result.outcome
+
+
+@shared_task(name="signoffs.retry_stuck_reminders", ignore_result=True)
+def retry_stuck_reminders() -> int:
+    """Beat's sweep: send again every digest stuck in *claimed* past the stale limit (each at
+    most once, whatever runs beside it). One the mail server refused is handed to
+    ``send_review_digest``, which retries it with backoff. Returns how many were handled."""
+    results = stuck_dispatches_retry()
+    for result in results:
+        if result.outcome == Outcome.FAILED and result.dispatch is not None:
+            logger.warning("Stuck digest %s failed again: %s", result.dispatch.pk, result.error)
+            enqueue(
+                send_review_digest,
+                result.recipient_id,
+                result.release_id,
+                result.dispatch.date.isoformat(),
+            )
+    if results:
+        outcomes = ", ".join(sorted({r.outcome for r in results}))
+        logger.warning("Stuck reminder claims: %d handled (%s)", len(results), outcomes)
+    return len(results)

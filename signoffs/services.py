@@ -20,10 +20,13 @@ from checklist.choices import ReleaseStatus
 from checklist.models import Release
 from checklist.models_audit import AuditKind
 from checklist.permissions import release_access_sync, require_manage
+from checklist.validators import REASON, length_refusals
+from dcmms_release.account_throttle import throttle as account_throttle
+from dcmms_release.account_throttle import throttled_for, wait_text
 
 from .choices import MemberRole, SignatureState
-from .exports import release_snapshot, snapshot_sha256
-from .freeze import member_change_refusals, release_change_refusals
+from .exports import release_content, release_snapshot, snapshot_sha256
+from .freeze import member_change_refusals, release_change_refusals, reopening
 from .gates import (
     author_duty_refusals,
     author_refusals,
@@ -32,6 +35,7 @@ from .gates import (
 )
 from .models import ReleaseMember, Signature, SignatureEvent, SignoffRequirement
 from .records import record_create
+from .shown import NOT_SHOWN, ReleaseChanged, Shown, content_fingerprint
 from .signing_session import signing_needs_user_id, signing_session_mark
 
 
@@ -256,6 +260,8 @@ def release_reopen(*, release: Release, by, reason: str) -> Release:
     require_manage(by, release, action="Reopen")
     if not reason.strip():
         raise ValidationError("A reason is required to reopen a decided release.")
+    if problems := length_refusals(reason, limit=REASON, label="The reason"):
+        raise ValidationError(problems)
     release = Release.objects.select_for_update().get(pk=release.pk)
     if release.status != ReleaseStatus.DECIDED:
         raise ValidationError("Only a decided release can be reopened.")
@@ -264,14 +270,17 @@ def release_reopen(*, release: Release, by, reason: str) -> Release:
     ):
         _move(signature, to=SignatureState.STALE, actor=by, reason=f"Release reopened: {reason}")
     release.status = ReleaseStatus.IN_REVIEW
-    _save(release, user=by, reason=f"Reopened: {reason}")
+    with reopening(release.pk):
+        _save(release, user=by, reason=f"Reopened: {reason}")
     return release
 
 
 # ---------------------------------------------------------------- signatures
 def _check_password(user, password: str, request=None, *, username: str | None = None) -> None:
     """Re-authentication for every signing (§11.200(a)). A wrong password is a failed login:
-    authenticate() sends user_login_failed, which the lockout and the audit trail count.
+    authenticate() sends user_login_failed, which the lockout, the account throttle
+    (``dcmms_release.account_throttle``: refused while the account's delay runs) and the audit
+    trail count; the right password ends the account's delay.
 
     ``username`` is the user ID the signer typed (None: not asked). One that is not the signer's
     own is a failed sign-in of the signer too: it is counted against the signer's account, never
@@ -287,8 +296,14 @@ def _check_password(user, password: str, request=None, *, username: str | None =
         )
         raise ValidationError("The user ID is not the one you signed in with; nothing was signed.")
     checked = authenticate(request, username=user.get_username(), password=password)
+    if checked is None and (wait := throttled_for(request)):
+        raise ValidationError(
+            f"Too many failed sign-ins for this account: try again in {wait_text(wait)}. "
+            "Nothing was signed."
+        )
     if checked is None or checked.pk != user.pk:
         raise ValidationError("The password is not correct; nothing was signed.")
+    account_throttle.succeeded(user.get_username())  # the right password ends the delay
 
 
 def signature_give(
@@ -300,23 +315,34 @@ def signature_give(
     comment: str = "",
     username: str = "",
     request=None,
+    shown_sha256: str | None = None,
 ) -> Signature:
     """Sign a requirement's block. Only its assignee, only with their password, only while the
     release is in review, one valid signature per requirement (row lock and a unique constraint),
     and GO only when nothing blocks it. The first signing of a session also needs the signer's
     user ID (§11.200(a)(1)); a signing without a session (a command) always does. The server
     sets the name, role, time and the SHA-256 of the release snapshot being signed; recording GO
-    or DEFER decides the release."""
+    or DEFER decides the release.
+    What is signed is what the signer was shown (``signoffs.shown``): ``shown_sha256`` is the
+    content fingerprint of the page they read, required in a web session; when the release's
+    content differs from it under the release's row lock, ``ReleaseChanged`` and nothing is
+    signed. Without a session (a command, a task) the release is signed as it stands."""
     if signing_needs_user_id(request, user) and not username.strip():
         raise ValidationError(
             "Enter your user ID as well as your password: the first signing of a session "
             "asks for both. Nothing was signed."
         )
+    if shown_sha256 is None and getattr(request, "session", None) is not None:
+        raise ValidationError(NOT_SHOWN)
     _check_password(user, password, request, username=username if username.strip() else None)
     try:
         with transaction.atomic():
             signature = _signature_write(
-                requirement_id=requirement.pk, user=user, meaning=meaning, comment=comment
+                requirement_id=requirement.pk,
+                user=user,
+                meaning=meaning,
+                comment=comment,
+                shown_sha256=shown_sha256,
             )
     except IntegrityError as exc:  # a concurrent signature won the race
         raise ValidationError(
@@ -326,7 +352,9 @@ def signature_give(
     return signature
 
 
-def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -> Signature:
+def _signature_write(
+    *, requirement_id: int, user, meaning: str, comment: str, shown_sha256: str | None
+) -> Signature:
     # The release first, then the requirement: the order every other writer (invalidation, the
     # retention purge) locks them in, so two of them never wait for each other.
     of_requirement = SignoffRequirement.objects.filter(pk=requirement_id).values("release_id")
@@ -338,6 +366,13 @@ def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -
     )
     if refusals:
         raise ValidationError(refusals)
+    # Under the release's lock every writer of its content has committed or waits: what is
+    # read here is what is signed, and any change after ``checked_at`` is listed as after it.
+    checked_at = timezone.now()
+    content = release_content(release)
+    current = content_fingerprint(content)
+    if shown_sha256 is not None and shown_sha256 != current:
+        raise ReleaseChanged(Shown(current, checked_at))
     signature = Signature(
         requirement=requirement,
         release=release,
@@ -347,7 +382,7 @@ def _signature_write(*, requirement_id: int, user, meaning: str, comment: str) -
         meaning=meaning,
         comment=comment.strip(),
         signed_at=timezone.now(),
-        snapshot_sha256=snapshot_sha256(release_snapshot(release)),
+        snapshot_sha256=snapshot_sha256(release_snapshot(release, content=content)),
         state=SignatureState.VALID,
     )
     reason = f"{requirement.role} signed: {signature.get_meaning_display()}"

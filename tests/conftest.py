@@ -44,6 +44,28 @@ def django_db_setup(django_db_setup, django_db_blocker):
         purge_allowed_set(True, local=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_transaction_ends_without_after_transaction_work():
+    """Work queued to run once a transaction has ended, committed or rolled back
+    (dcmms_release.db.after_transaction: a refusal's audit event), belongs to the transactions
+    of the code under test. A test's own wrapping transaction (the ``db`` fixture) is rolled
+    back to undo the test: what is still queued then is dropped with it, not written into the
+    next test's database."""
+    from django.db import connections
+    from django.test import testcases
+
+    original = testcases.TestCase._rollback_atomics.__func__
+
+    def rollback_atomics(cls, atomics):
+        for connection in connections.all(initialized_only=True):
+            getattr(connection, "after_end", []).clear()
+        original(cls, atomics)
+
+    testcases.TestCase._rollback_atomics = classmethod(rollback_atomics)
+    yield
+    testcases.TestCase._rollback_atomics = classmethod(original)
+
+
 @pytest.fixture(autouse=True)
 def _own_anchor_log(settings, tmp_path):
     """The chain heads exported by a test go to its own anchor log, not the checkout's var/."""

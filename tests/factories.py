@@ -1,5 +1,6 @@
 """factory_boy factories for every model; traits for the common shapes."""
 
+import hashlib
 from decimal import Decimal
 
 import factory
@@ -138,3 +139,20 @@ class CriterionFactory(factory.django.DjangoModelFactory):
     group = "Functional Completeness"
     text = factory.Sequence(lambda n: f"Criterion {n}")
     order = factory.Sequence(lambda n: n)
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """An upload kept for the worker, queued; ``running`` and ``failed`` traits."""
+
+    class Meta:
+        model = "checklist.ImportJob"
+
+    created_by = factory.SubFactory(UserFactory, staff=True)
+    source_name = "big.md"
+    data = b"# A checklist\n"
+    size = factory.LazyAttribute(lambda job: len(job.data))
+    sha256 = factory.LazyAttribute(lambda job: hashlib.sha256(job.data).hexdigest())
+
+    class Params:
+        running = factory.Trait(state="running", attempts=1)
+        failed = factory.Trait(state="failed", data=b"", errors=["big.md:3: broken"])

@@ -1,6 +1,7 @@
 """Journey 2, a stakeholder: sees only their release, reads what they affirm and what changed,
 signs with their password (a wrong one writes nothing), sees their signature go stale when the
-PM edits an item, and signs again. Also: an expired session sends them to the login page and
+PM edits an item, is refused when the PM edits another while they read (the page lists what
+changed), and signs again. Also: an expired session sends them to the login page and
 back, and the sign page works on a phone."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from django.contrib.sessions.models import Session as DjangoSession
 from django.urls import reverse
 from django.utils import timezone
 
+from checklist.choices import ItemStatus
+from checklist.services import item_set_status
 from signoffs.choices import SignatureState
 from signoffs.models import Signature
 from tests.browser.conftest import PHONE
@@ -147,6 +150,30 @@ def test_stakeholder_journey_signs_sees_stale_and_signs_again(open_session, cast
     # What changed since they signed is listed; they sign again (a new session after the
     # sign-in: user ID and password again).
     assert "p95 latency" in page.locator("section.sign-changes").inner_text()
+    # But while they read, the PM marks another item blocked: signing refuses, signs nothing,
+    # and the page lists what changed since the version they read.
+    item_set_status(
+        item=cast.items["rollback"],
+        status=ItemStatus.BLOCKED,
+        user=cast.pm,
+        reason="Rollback drill failed on staging",
+    )
+    _sign(
+        page,
+        "correct horse battery staple",
+        comment="Re-checked after the latency fix.",
+        user_id="qa.lead",
+    )
+    assert (
+        "The release changed while you were reading: see what changed"
+        in page.locator(".sign-errors").inner_text()
+    )
+    changed = page.locator("section.sign-changed").inner_text()
+    assert "Rollback plan tested" in changed and "Status: Complete → Blocked" in changed
+    assert "Rollback drill failed on staging" in changed
+    assert Signature.objects.count() == 1  # the stale one only
+    me.shot_of("section.sign-changed", "journey-stakeholder-changed-while-reading")
+    # Reviewed: the page now carries the release as it is, and signing it works.
     _sign(
         page,
         "correct horse battery staple",

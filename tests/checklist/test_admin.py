@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from checklist.admin_version import VERSION_FIELD, version_token
 from checklist.choices import ItemKind, ItemStatus, ReleaseStatus
 from checklist.models import Item, Release, Section
 from tests.factories import (
@@ -255,6 +256,7 @@ def test_item_change_form_records_history_with_the_admin_user_when_saved(admin_c
         "actual_label": "Actual",
         "actual_value": "180",
         "actual_unit": "ms",
+        VERSION_FIELD: version_token(item),
     }
 
     response = admin_client.post(url, data)
@@ -385,6 +387,7 @@ def test_release_page_keeps_status_read_only_when_posted(admin_client):
         "sections-INITIAL_FORMS": "0",
         "signoff_requirements-TOTAL_FORMS": "0",
         "signoff_requirements-INITIAL_FORMS": "0",
+        VERSION_FIELD: version_token(release),
     }
 
     response = admin_client.post(url, data)

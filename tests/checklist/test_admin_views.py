@@ -183,6 +183,7 @@ def test_new_release_in_admin_is_owned_and_managed_by_its_creator(client):
             "name": "Release 3",
             "version": "v0.4.0",
             "review_cadence": "daily",
+            "owner": UserFactory(username="someone.else").pk,  # ignored: the creator owns it
             "sections-TOTAL_FORMS": 0,
             "sections-INITIAL_FORMS": 0,
             "signoff_requirements-TOTAL_FORMS": 0,

@@ -144,7 +144,7 @@ CASES = {
     "value_too_long": (  # caught by field validation while writing: rolled back
         _doc("- [ ] a\n\n### 1.2 " + "T" * 301 + "\n"),
         10,
-        "section: title: Ensure this value has at most 300 characters (it has 301).",
+        "section title: at most 300 characters (it has 301)",
     ),
 }
 
@@ -223,7 +223,7 @@ def imported(db):
     ("bad", "problem"),
     [
         (_doc("- [ ] **KEY-1: A**\n- [ ] **KEY-1: B**\n"), "task KEY-1 appears twice"),
-        (_doc("- [ ] a\n\n### 1.2 " + "T" * 301 + "\n"), "section: title: Ensure"),
+        (_doc("- [ ] a\n\n### 1.2 " + "T" * 301 + "\n"), "section title: at most 300"),
         (GOOD.replace("Demo (v9.9.9)", "Demo"), "the Release line names no version"),
     ],
 )

@@ -618,13 +618,27 @@ def test_refusal_by_a_service_is_kept_when_its_transaction_rolls_back_inside_a_r
     }
 
 
+@pytest.mark.django_db(transaction=True)
 def test_audit_denied_names_the_user_when_called_from_code_without_a_request(bob):
-    event = audit_denied(bob, reason="Not yours.")
-    assert (event.actor, event.kind, event.detail) == (
-        bob,
-        AuditKind.PERMISSION_DENIED,
-        {"reason": "Not yours."},
-    )
+    assert audit_denied(bob, reason="Not yours.") is None  # outside a transaction: at once
+    event = AuditEvent.objects.get(kind=AuditKind.PERMISSION_DENIED)
+    assert (event.actor, event.detail) == (bob, {"reason": "Not yours."})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_denied_outlives_the_rollback_of_the_refused_command(bob):
+    from django.core.exceptions import PermissionDenied
+    from django.db import transaction
+
+    from checklist.chain import verify
+
+    with pytest.raises(PermissionDenied), transaction.atomic():  # a command's transaction
+        audit_denied(bob, reason="Replace the checklist refused")
+        assert not AuditEvent.objects.filter(kind=AuditKind.PERMISSION_DENIED).exists()
+        raise PermissionDenied("refused")
+    event = AuditEvent.objects.get(kind=AuditKind.PERMISSION_DENIED)
+    assert (event.actor, event.detail) == (bob, {"reason": "Replace the checklist refused"})
+    assert verify()[1] is None and verify()[0] >= 1  # linked, in its own transaction
 
 
 # ---------------------------------------------------------------- shown escaped

@@ -160,15 +160,22 @@ def test_signing_password_counts_as_failed_login_and_locks_out_when_wrong_five_t
     requirement = roles["QA Lead"]
     url = reverse("admin:signoffs_signoffrequirement_sign", args=[requirement.pk])
     client.force_login(requirement.assignee)
+    shown = client.get(url).context["shown_token"]  # the version of the release it showed
     for attempt in range(1, 6):
         response = client.post(
-            url, {"meaning": "approved", "username": "qa.lead", "password": "not my password"}
+            url,
+            {
+                "shown": shown,
+                "meaning": "approved",
+                "username": "qa.lead",
+                "password": "not my password",
+            },
         )
         assert response.status_code == (200 if attempt < 5 else 429)  # the 5th locks out
     assert AuditEvent.objects.filter(kind="login_failed", username="qa.lead").count() == 5
     assert AuditEvent.objects.filter(kind="lockout", username="qa.lead").exists()
     response = client.post(
-        url, {"meaning": "approved", "username": "qa.lead", "password": password}
+        url, {"shown": shown, "meaning": "approved", "username": "qa.lead", "password": password}
     )
     assert response.status_code == 429
     assert not Signature.objects.filter(requirement=requirement).exists()

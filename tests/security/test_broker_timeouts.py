@@ -118,6 +118,7 @@ def test_final_defer_request_returns_within_bound_when_the_broker_never_answers(
         response = client.post(
             url,
             {
+                "shown": form.context["shown_token"],  # the version of the release it showed
                 "meaning": "defer",
                 "comment": "Security audit outstanding",
                 "username": ceo.assignee.username,

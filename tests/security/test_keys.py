@@ -123,7 +123,7 @@ def test_chain_key_assert_refuses_to_extend_a_chain_when_another_key_is_configur
     chained, settings
 ):
     chain_key_assert()
-    settings.AUDIT_CHAIN_KEY = OTHER_KEY
+    settings.AUDIT_CHAIN_KEY, settings.AUDIT_CHAIN_KEY_SOURCE = OTHER_KEY, "environment"
     with pytest.raises(ChainKeyMismatch, match="not the key the audit chain was written with"):
         chain_key_assert()
 
@@ -193,7 +193,7 @@ def test_ensure_signing_cert_creates_a_development_pair_when_nothing_is_sealed(
 
 
 def test_keys_check_reports_an_error_when_check_runs_with_the_database(chained, settings):
-    settings.AUDIT_CHAIN_KEY = OTHER_KEY
+    settings.AUDIT_CHAIN_KEY, settings.AUDIT_CHAIN_KEY_SOURCE = OTHER_KEY, "environment"
     assert keys_check(databases=None) == []  # like Django's database checks
     [error] = keys_check(databases=["default"])
     assert error.id == "dcmms.E001" and "not the key the audit chain" in error.msg

@@ -33,6 +33,7 @@ from signoffs.services import release_access_refresh, requirement_assign, signat
 from tests.factories import ReleaseFactory, SignoffRequirementFactory, UserFactory
 from tests.signoffs import record_fixtures
 from tests.signoffs.conftest import PASSWORD
+from tests.signoffs.sign_page import sign_post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 signing, signing_pair = record_fixtures.signing, record_fixtures.signing_pair
@@ -192,8 +193,9 @@ def test_runtime_role_runs_the_whole_journey_and_seals_the_record_when_granted(
         requirement = release.signoff_requirements.get(role=role)
         client.force_login(signers[role])
         meaning = "defer" if requirement.final_decision else "approved"
-        response = client.post(
-            reverse("admin:signoffs_signoffrequirement_sign", args=[requirement.pk]),
+        response = sign_post(  # the page first: the post carries the version it showed
+            client,
+            requirement,
             {
                 "meaning": meaning,
                 "comment": f"{role}: checked",

@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
+from checklist.admin_version import VERSION_FIELD, version_token
 from checklist.choices import ItemKind, ItemStatus
 from dcmms_release.shedding import LoadSheddingMiddleware, queue_age
 from tests.factories import ItemFactory
@@ -220,6 +221,7 @@ def _item_form(item) -> dict:
         "actual_label": "Actual",
         "actual_value": "180",
         "actual_unit": "ms",
+        VERSION_FIELD: version_token(item),
     }
 
 

@@ -173,3 +173,39 @@ def test_verify_audit_passes_after_a_whole_journey_through_the_services(signed, 
     audit_record("logout", username="dana")
     chain_flush()
     call_command("verify_audit")
+
+
+def test_verify_audit_names_a_criterion_link_added_by_sql(append_only):
+    from signoffs.models import Criterion
+    from tests.factories import CriterionFactory
+
+    criterion = CriterionFactory()
+    linked = ItemFactory(release=criterion.release)
+    criterion.items.add(linked)
+    chain_flush()
+    call_command("verify_audit")
+    forged = ItemFactory(release=criterion.release)
+    chain_flush()
+    Criterion.items.through.objects.bulk_create(  # as the runtime role may INSERT a link
+        [Criterion.items.through(criterion_id=criterion.pk, item_id=forged.pk)]
+    )
+    message = _problems()
+    assert f"the items of signoffs_criterion #{criterion.pk} differ from its latest history" in (
+        message
+    )
+
+
+def test_chain_anchor_task_logs_an_error_when_the_chain_head_went_back(append_only, caplog):
+    ReleaseFactory.create_batch(2)
+    chain_flush()
+    anchored = chain_anchor()
+    with purge_allowed():
+        AuditChainEntry.objects.filter(seq=anchored).delete()
+    with caplog.at_level("ERROR"):
+        assert chain_anchor() is None
+    assert f"holds link {anchored}: the chain was truncated" in caplog.text
+
+
+def test_verify_audit_reports_a_missing_anchor_log_when_in_production(settings, append_only):
+    settings.DJANGO_SECURE = True
+    assert "no anchor log at" in _problems()

@@ -116,7 +116,12 @@ def test_admin_pages_carry_no_inline_script_when_rendered_under_csp(client, revi
         assert "Content-Security-Policy" in page
     signed = signer.post(
         sign_url,
-        {"meaning": "approved", "username": qa.assignee.username, "password": password},
+        {
+            "shown": pages[-1].context["shown_token"],  # the version of the release it showed
+            "meaning": "approved",
+            "username": qa.assignee.username,
+            "password": password,
+        },
     )
     assert signed.status_code == 302
     assert qa.signatures.count() == 1

@@ -3,6 +3,7 @@ from django.contrib.messages import ERROR, get_messages
 from django.urls import reverse
 from django.utils import timezone
 
+from checklist.admin_version import VERSION_FIELD, version_token
 from checklist.permissions import can_view_release
 from signoffs.choices import SignatureMeaning, SignatureState, Tier
 from signoffs.models import Attestation, Signature, SignatureEvent
@@ -63,6 +64,7 @@ def test_requirement_page_adds_attestations_inline_with_history_when_saved(
         "attestations-INITIAL_FORMS": "0",
         "attestations-0-order": "1",
         "attestations-0-text": "All tests passing",
+        VERSION_FIELD: version_token(requirement),
     }
 
     response = admin_client.post(url, data)
@@ -86,6 +88,7 @@ def test_requirement_page_ignores_a_posted_signer_when_saved_through_the_form(ad
         "assignee": intruder.pk,
         "attestations-TOTAL_FORMS": "0",
         "attestations-INITIAL_FORMS": "0",
+        VERSION_FIELD: version_token(requirement),
     }
 
     assert admin_client.post(url, data).status_code == 302
@@ -158,6 +161,7 @@ def _criterion_data(criterion, **links):
         "group": criterion.group,
         "order": criterion.order,
         "text": criterion.text,
+        VERSION_FIELD: version_token(criterion),
     }
     data.update(links)
     return data

@@ -99,6 +99,36 @@ def test_dispatch_admin_hides_dispatch_when_release_not_granted(work, client):
     )
 
 
+def test_dispatch_admin_shows_stuck_claims_with_their_age_when_filtered_on_stuck(
+    work, client, settings
+):
+    import datetime
+
+    from django.utils import timezone
+
+    release, pm, dev = work
+    settings.REMINDER_CLAIM_STALE_MINUTES = 10
+    qa = person("qa")
+    stuck = ReminderDispatch.objects.create(
+        recipient=dev, release=release, date=DAY, subject="[dCMMS] stuck digest"
+    )
+    stuck.claimed_at = timezone.now() - datetime.timedelta(minutes=75)
+    stuck.save()
+    ReminderDispatch.objects.create(
+        recipient=qa, release=release, date=DAY, subject="[dCMMS] fresh digest"
+    )
+    client.force_login(pm)
+    url = reverse("admin:signoffs_reminderdispatch_changelist")
+
+    everything = client.get(url).content.decode()
+    only_stuck = client.get(url, {"stuck": "yes"}).content.decode()
+
+    assert "Stuck claims (over 10 min)" in everything
+    assert "Stuck, 1 h 15 min" in everything and "[dCMMS] fresh digest" in everything
+    assert "Stuck, 1 h 15 min" in only_stuck and "[dCMMS] stuck digest" in only_stuck
+    assert "[dCMMS] fresh digest" not in only_stuck
+
+
 # ---------------------------------------------------------------- send now
 def test_send_digests_now_sends_once_when_pm_manages_release(work, client):
     release, pm, _ = work

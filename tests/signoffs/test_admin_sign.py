@@ -27,6 +27,7 @@ from tests.factories import (
     SectionFactory,
     UserFactory,
 )
+from tests.signoffs.sign_page import sign_post
 
 pytestmark = pytest.mark.django_db
 
@@ -234,8 +235,9 @@ def test_sign_page_records_the_server_values_when_the_assignee_approves(
     client.force_login(requirement.assignee)
     before = timezone.now()
 
-    response = client.post(
-        _sign_url(requirement),
+    response = sign_post(
+        client,
+        requirement,
         {"meaning": "approved", "username": requirement.assignee.username, "password": password},
     )
 
@@ -261,8 +263,9 @@ def test_sign_page_decides_the_release_when_the_final_role_defers_with_a_reason(
     release, roles = review
     client.force_login(roles["CEO"].assignee)
 
-    response = client.post(
-        _sign_url(roles["CEO"]),
+    response = sign_post(
+        client,
+        roles["CEO"],
         {
             "meaning": "defer",
             "comment": "Security review pending",
@@ -283,8 +286,8 @@ def test_sign_page_records_go_when_every_role_approved(client, review, password)
     _approve_all_roles(roles, password)
     client.force_login(roles["CEO"].assignee)
 
-    response = client.post(
-        _sign_url(roles["CEO"]), {"meaning": "go", "username": "ceo", "password": password}
+    response = sign_post(
+        client, roles["CEO"], {"meaning": "go", "username": "ceo", "password": password}
     )
 
     assert response.status_code == 302
@@ -300,8 +303,8 @@ def test_sign_page_refuses_go_with_each_missing_sign_off_when_roles_have_not_app
     _give(roles["QA Lead"], password)
     client.force_login(roles["CEO"].assignee)
 
-    response = client.post(
-        _sign_url(roles["CEO"]), {"meaning": "go", "username": "ceo", "password": password}
+    response = sign_post(
+        client, roles["CEO"], {"meaning": "go", "username": "ceo", "password": password}
     )
 
     assert response.status_code == 200
@@ -316,8 +319,9 @@ def test_sign_page_writes_nothing_and_says_so_when_the_password_is_wrong(client,
     _, roles = review
     client.force_login(roles["QA Lead"].assignee)
 
-    response = client.post(
-        _sign_url(roles["QA Lead"]),
+    response = sign_post(
+        client,
+        roles["QA Lead"],
         {"meaning": "approved", "username": "qa.lead", "password": "not my password"},
     )
 
@@ -332,8 +336,9 @@ def test_sign_page_refuses_a_rejection_when_no_reason_is_given(client, review, p
     _, roles = review
     client.force_login(roles["QA Lead"].assignee)
 
-    response = client.post(
-        _sign_url(roles["QA Lead"]),
+    response = sign_post(
+        client,
+        roles["QA Lead"],
         {"meaning": "rejected", "comment": "  ", "username": "qa.lead", "password": password},
     )
 
@@ -361,8 +366,9 @@ def test_sign_page_ignores_every_other_posted_field_when_the_assignee_signs(
     intruder = roles["Security Officer"].assignee
     client.force_login(requirement.assignee)
 
-    response = client.post(
-        _sign_url(requirement),
+    response = sign_post(
+        client,
+        requirement,
         {
             "meaning": "approved",
             "username": "qa.lead",

@@ -231,6 +231,19 @@ def test_release_status_back_to_review_refused_when_not_through_reopen(frozen):
     assert Release.objects.get(pk=frozen.release.pk).status == ReleaseStatus.DECIDED
 
 
+def test_release_status_back_to_review_refused_when_the_decision_went_stale_another_way(frozen):
+    """A decision already stale (e.g. data from before the freeze) is no licence: only
+    release_reopen, with its reason, moves the row back to review."""
+    from signoffs.services import signatures_mark_stale
+
+    with transaction.atomic():
+        signatures_mark_stale(release_id=frozen.release.pk, reason="stale before the freeze")
+    row = Release.objects.get(pk=frozen.release.pk)
+    row.status = ReleaseStatus.IN_REVIEW
+    _refused(row.save, frozen.message)
+    assert Release.objects.get(pk=frozen.release.pk).status == ReleaseStatus.DECIDED
+
+
 def test_new_signature_refused_when_release_decided(frozen):
     requirement = frozen.roles["Security Officer"]
     signature = Signature(

@@ -28,6 +28,7 @@ from signoffs.models import ReminderDispatch, Signature
 from signoffs.reminder_tasks import enqueue, send_daily_reminders, send_review_digest
 from tests.factories import ActionItemFactory, ItemFactory, SignoffRequirementFactory
 from tests.signoffs.reminder_helpers import BASE_URL, DAY, person, release_in_review
+from tests.signoffs.sign_page import sign_post
 
 CLOSED_BROKER = "redis://127.0.0.1:1/0"
 WAIT_SECONDS = 30
@@ -131,8 +132,9 @@ def test_sign_page_signing_succeeds_when_broker_down(broker_down, client, review
     requirement = roles["QA Lead"]
     client.force_login(requirement.assignee)
 
-    response = client.post(
-        reverse("admin:signoffs_signoffrequirement_sign", args=[requirement.pk]),
+    response = sign_post(
+        client,
+        requirement,
         {
             "meaning": SignatureMeaning.APPROVED,
             "comment": "",

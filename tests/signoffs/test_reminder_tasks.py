@@ -18,6 +18,7 @@ from signoffs.reminder_tasks import (
     enqueue,
     enqueue_on_commit,
     retry_countdown,
+    retry_stuck_reminders,
     send_daily_reminders,
     send_review_digest,
 )
@@ -184,3 +185,59 @@ def test_beat_schedule_runs_daily_reminders_at_reminder_hour(settings):
     assert entry["task"] == send_daily_reminders.name
     assert entry["schedule"].hour == {settings.REMINDER_HOUR}
     assert entry["schedule"].minute == {0}
+
+
+# ---------------------------------------------------------------- stuck claims (#14 point 8)
+def _stuck_claim(release, user, minutes: int) -> ReminderDispatch:
+    """A claim whose worker was killed ``minutes`` ago, before it sent anything."""
+    from django.utils import timezone
+
+    from signoffs.reminder_services import digest_render, dispatch_claim
+    from signoffs.reminders import digest_for
+
+    digest = digest_for(recipient_id=user.pk, release=release, date=timezone.localdate())
+    dispatch = dispatch_claim(digest=digest, subject=digest_render(digest)[0])
+    dispatch.claimed_at = timezone.now() - datetime.timedelta(minutes=minutes)
+    dispatch.save()
+    return dispatch
+
+
+def test_retry_stuck_reminders_sends_the_stuck_digest_once_when_its_claim_is_stale(work, settings):
+    release, _, dev, _ = work
+    settings.REMINDER_CLAIM_STALE_MINUTES = 10
+    dispatch = _stuck_claim(release, dev, 11)
+
+    assert retry_stuck_reminders() == 1
+    assert retry_stuck_reminders() == 0
+
+    assert [m.to for m in mail.outbox] == [["dev@example.com"]]
+    dispatch.refresh_from_db()
+    assert dispatch.status == DispatchStatus.SENT
+
+
+def test_retry_stuck_reminders_queues_a_retry_with_backoff_when_mail_server_refuses(work, settings):
+    release, _, dev, _ = work
+    settings.REMINDER_CLAIM_STALE_MINUTES = 10
+    dispatch = _stuck_claim(release, dev, 11)
+    refusal = smtplib.SMTPServerDisconnected("down")
+
+    with mock.patch.object(EmailMultiAlternatives, "send", side_effect=refusal):
+        with mock.patch.object(send_review_digest, "delay") as delay:
+            retry_stuck_reminders()
+
+    delay.assert_called_once_with(dev.pk, release.pk, dispatch.date.isoformat())
+    dispatch.refresh_from_db()
+    assert (dispatch.status, dispatch.attempts) == (DispatchStatus.FAILED, 2)
+
+
+def test_beat_schedule_sweeps_stuck_claims_every_few_minutes_when_configured(settings):
+    from dcmms_release.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["retry-stuck-reminders"]
+
+    assert entry["task"] == retry_stuck_reminders.name == "signoffs.retry_stuck_reminders"
+    assert entry["schedule"] == settings.REMINDER_SWEEP_MINUTES * 60
+    assert settings.REMINDER_SWEEP_MINUTES < settings.REMINDER_CLAIM_STALE_MINUTES
+    assert settings.REMINDER_CLAIM_STALE_MINUTES * 60 > settings.EMAIL_TIMEOUT
+    app.loader.import_default_modules()
+    assert retry_stuck_reminders.name in app.tasks

@@ -220,6 +220,20 @@ def test_signing_refusals_refuse_a_product_manager_who_holds_the_role(review, pm
     assert any("qa.lead is a product manager of this release" in r for r in refusals)
 
 
+def test_signing_refusals_refuse_a_manager_granted_by_hand_in_the_user_admin(review):
+    from django.contrib.auth.models import Group
+
+    release, roles = review
+    qa = roles["QA Lead"].assignee
+    Group.objects.get(name=f"release-{release.pk}-managers").user_set.add(qa)
+
+    refusals = signing_refusals(
+        requirement=roles["QA Lead"], user=qa, meaning=SignatureMeaning.APPROVED, comment=""
+    )
+
+    assert any("qa.lead manages this release" in r for r in refusals)
+
+
 def test_sign_page_shows_the_refusal_without_a_form_when_the_owner_holds_the_role(
     client, owner_signs, pm
 ):

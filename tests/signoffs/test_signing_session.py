@@ -12,6 +12,7 @@ from signoffs.choices import SignatureMeaning, SignatureState
 from signoffs.models import Signature
 from signoffs.services import signature_give, signature_revoke
 from signoffs.signing_session import SESSION_KEY
+from tests.signoffs.sign_page import sign_post
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +26,7 @@ def _sign_url(requirement) -> str:
 
 
 def _post(client, requirement, password, **extra):
-    return client.post(
-        _sign_url(requirement), {"meaning": "approved", "password": password, **extra}
-    )
+    return sign_post(client, requirement, {"meaning": "approved", "password": password, **extra})
 
 
 def _errors(response) -> list[str]:
