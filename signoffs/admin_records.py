@@ -11,6 +11,8 @@ deleted here.
 
 from __future__ import annotations
 
+import datetime
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
@@ -25,6 +27,7 @@ from checklist.admin_base import EMPTY, AuditedAdmin, managed_ids
 from checklist.downloads import attachment_response, download_filename
 from checklist.permissions import visible_releases
 
+from .admin_certificate import certificate_page, certificate_pem, sealing_certificate_html
 from .choices import RecordState
 from .models import DecisionRecord
 from .record_status import record_status_html
@@ -40,15 +43,9 @@ def _pdf_response(data: bytes, *parts: object) -> HttpResponse:
 class DecisionRecordAdmin(AuditedAdmin):
     """One row per final decision; a reopen and a new decision add a row, never replace one."""
 
-    list_display = (
-        "release",
-        "decision",
-        "state_display",
-        "created_at",
-        "rendered_at",
-        "fingerprint",
-        "download",
-    )
+    # Five columns, so the download link fits beside the menu and the filters at 1280 px: the
+    # decision column carries its time, the state column when the record was sealed.
+    list_display = ("release", "decision", "state_display", "fingerprint", "download")
     list_filter = ("state", "release")
     list_select_related = ("release", "signature")
     search_fields = ("release__version", "release__name", "snapshot_sha256", "pdf_sha256")
@@ -61,6 +58,7 @@ class DecisionRecordAdmin(AuditedAdmin):
         "next_attempt_at",
         "snapshot_sha256",
         "pdf_sha256",
+        "sealing_certificate",
         "created_at",
         "rendered_at",
         "download",
@@ -83,10 +81,15 @@ class DecisionRecordAdmin(AuditedAdmin):
         return request.user.is_superuser or bool(managed_ids(request))
 
     # ------------------------------------------------ columns
-    @admin.display(description="decision", ordering="signature__meaning")
+    @admin.display(description="decision", ordering="signature__signed_at")
     def decision(self, obj: DecisionRecord) -> str:
         signature = obj.signature
-        return f"{signature.get_meaning_display()} by {signature.printed_name}"
+        return format_html(
+            "{} by {}<br><small>{}</small>",
+            signature.get_meaning_display(),
+            signature.printed_name,
+            f"{signature.signed_at.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        )
 
     @admin.display(description="state", ordering="state")
     def state_display(self, obj: DecisionRecord) -> str:
@@ -104,10 +107,25 @@ class DecisionRecordAdmin(AuditedAdmin):
         url = reverse("admin:signoffs_decisionrecord_download", args=[obj.pk])
         return format_html('<a href="{}">Download (sealed PDF)</a>', url)
 
+    @admin.display(description="sealing certificate (SHA-256)")
+    def sealing_certificate(self, obj: DecisionRecord) -> str:
+        # The certificate in the stored PDF's seal, compared with the one configured now
+        return sealing_certificate_html(obj)
+
     # ------------------------------------------------ views
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
+            path(
+                "certificate/",
+                view(partial(certificate_page, self)),
+                name="signoffs_decisionrecord_certificate",
+            ),
+            path(
+                "certificate/pem/",
+                view(partial(certificate_pem, self)),
+                name="signoffs_decisionrecord_certificate_pem",
+            ),
             path(
                 "<path:object_id>/download/",
                 view(self.download_view),

@@ -5,14 +5,18 @@ frozen snapshot JSON, see signoffs.records), so the same record renders to the s
 Rules an auditor can rely on:
 - every user string is XML-escaped before it reaches Paragraph markup (``esc``); table cells that
   fit on one line are plain strings, which ReportLab never parses as markup;
-- text is set in embedded DejaVu Sans, so Cyrillic, Greek, accented Latin and the status glyphs
-  extract exactly as stored; statuses are glyph + colour + word (never emoji);
+- text is set in embedded DejaVu Sans, and each character it lacks in an embedded fallback font
+  that has it (signoffs.pdf_fonts: symbols, emoji in monochrome, CJK), so every character
+  extracts exactly as stored; statuses are glyph + colour + word;
+- page 1 is the decision and the signature manifest (§11.50, signoffs.pdf_manifest); the PDF's
+  creation date is the decision's time;
 - every page carries "Page N of M", the release and the record's fingerprint; a draft carries a
   DRAFT watermark on every page.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
 from functools import cache
 from pathlib import Path
@@ -33,6 +37,9 @@ from reportlab.platypus import (
     Spacer,
 )
 
+from .pdf_fonts import draw_runs, register_fallbacks
+from .pdf_manifest import manifest
+from .pdf_seal_info import draw_seal_line, seal_line
 from .pdf_tables import (
     action_items_table,
     audit_table,
@@ -63,6 +70,7 @@ def register_fonts() -> None:
             pdfmetrics.registerFont(TTFont(FONT, str(regular)))
             pdfmetrics.registerFont(TTFont(FONT_BOLD, str(bold)))
             pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
+            register_fallbacks()
             return
     raise ImproperlyConfigured(
         "DejaVu Sans is missing: the decision record needs DejaVuSans.ttf and "
@@ -70,7 +78,7 @@ def register_fonts() -> None:
     )
 
 
-def _canvas_class(footer: str, fingerprint: str, draft: bool) -> type:
+def _canvas_class(footer: str, fingerprint: str, draft: bool, certificate: str = "") -> type:
     """A canvas that holds its pages until the end, so each can say "Page N of M"."""
 
     class RecordCanvas(pdfcanvas.Canvas):
@@ -103,9 +111,11 @@ def _canvas_class(footer: str, fingerprint: str, draft: bool) -> type:
                 self.translate(-width / 2, -PAGE[1] / 2)
             self.setFillColor(colors.HexColor("#374151"))
             self.setFont(FONT, 7)
-            self.drawString(MARGIN, 9 * mm, footer)
+            draw_runs(self, MARGIN, 9 * mm, footer, FONT, 7)
+            self.setFont(FONT, 7)
             self.drawRightString(width - MARGIN, 9 * mm, f"Page {number} of {total}")
             self.drawString(MARGIN, 6 * mm, f"Fingerprint (SHA-256): {fingerprint}")
+            draw_seal_line(self, seal_line(certificate, draft=draft), x=MARGIN)
             if draft:
                 self.setFont(FONT_BOLD, 7)
                 self.setFillColor(colors.HexColor("#b91c1c"))
@@ -185,7 +195,8 @@ def _cover(document: dict, draft: bool) -> list:
             "</b></font>",
             st["decision"],
         ),
-        Spacer(1, 4 * mm),
+        *manifest(document),  # §11.50 on page 1, right after the decision
+        Paragraph("Record details", st["h2"]),
         kv_table(rows),
         Spacer(1, 4 * mm),
         p(explanation, st["small"]),
@@ -270,6 +281,19 @@ def _story(document: dict, draft: bool) -> list:
     return story
 
 
+def _dated(document: dict) -> Any:
+    """Sets the PDF's CreationDate and ModDate to the decision's time (a draft's: when it was
+    taken), so the same record still renders to the same bytes."""
+    at = (document.get("decision") or {}).get("at") or document["as_of"]
+    moment = datetime.datetime.fromisoformat(at).astimezone(datetime.UTC)
+    stamp = f"D:{moment:%Y%m%d%H%M%S}+00'00'"
+
+    def on_first_page(canvas: pdfcanvas.Canvas, _doc: Any) -> None:
+        canvas.setDateFormatter(lambda *_: stamp)
+
+    return on_first_page
+
+
 def render_record_pdf(document: dict[str, Any], *, draft: bool = False) -> bytes:
     """The record's PDF, unsealed. The same document renders to the same bytes."""
     register_fonts()
@@ -296,7 +320,10 @@ def render_record_pdf(document: dict[str, Any], *, draft: bool = False) -> bytes
     )
     doc.build(
         _story(document, draft),
-        canvasmaker=_canvas_class(footer, document["fingerprint"], draft),
+        onFirstPage=_dated(document),
+        canvasmaker=_canvas_class(
+            footer, document["fingerprint"], draft, document.get("seal_certificate_sha256", "")
+        ),
     )
     return buffer.getvalue()
 

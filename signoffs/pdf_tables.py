@@ -168,7 +168,7 @@ SECTION_WIDTHS = [60, 190, 62, 48, 50, 56, 44]
 
 
 def section_table(section: dict) -> Table | None:
-    """One table for a section's items, nested items indented."""
+    """One table for a section's items, nested items indented (wrapped lines too)."""
     widths = SECTION_WIDTHS
     rows: list[list] = [["Status", "Item", "Owner", "Due", "Target", "Actual", "Result"]]
     extra: list[tuple] = []
@@ -177,9 +177,9 @@ def section_table(section: dict) -> Table | None:
         rows.append(
             [
                 status_text(item.get("status")),
-                cell("\u00a0\u00a0" * depth + _item_label(item), widths[1]),
+                cell(_item_label(item), widths[1], depth=depth),
                 cell(item.get("owner_user") or item.get("owner"), widths[2], empty=""),
-                item.get("due") or "",
+                cell(item.get("due"), widths[3], empty=""),
                 cell(target_text(item.get("target")), widths[4], empty=""),
                 cell(actual_text(item.get("actual")), widths[5], empty=""),
                 "" if meets is None else result_text(meets),

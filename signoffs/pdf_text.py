@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
@@ -17,8 +16,8 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Paragraph, Table, TableStyle
 
-FONT = "DejaVuSans"
-FONT_BOLD = "DejaVuSans-Bold"
+from .pdf_fonts import FONT, FONT_BOLD, covered, markup
+
 BODY_SIZE = 7.5
 PAD = 3  # left + right cell padding, each
 GRID = colors.HexColor("#d1d5db")
@@ -27,7 +26,8 @@ FAIL_BG = colors.HexColor("#fee2e2")
 FAIL = colors.HexColor("#b91c1c")
 PASS = colors.HexColor("#15803d")
 
-# DejaVu has no ✅ 🟡 ❌ ⚠️ emoji: glyph + colour + word instead (PITFALLS).
+# The status column: a DejaVu glyph + colour + word (the word survives black-and-white print);
+# emoji typed in item text print through the fallback fonts (signoffs.pdf_fonts).
 STATUS = {
     "complete": ("✔", "Complete", "#15803d"),
     "in_progress": ("●", "In progress", "#a16207"),
@@ -48,10 +48,11 @@ def status_colour(status: str | None) -> colors.Color:
 
 
 def esc(text: Any) -> str:
-    """User text made safe for Paragraph markup: literal, whatever it contains."""
+    """User text made safe for Paragraph markup: literal, whatever it contains; a character
+    DejaVu lacks is set in a fallback font that has it (signoffs.pdf_fonts)."""
     if text is None:
         return ""
-    return escape(str(text)).replace("\r\n", "\n").replace("\n", "<br/>")
+    return markup(str(text)).replace("\r\n", "\n").replace("\n", "<br/>")
 
 
 @cache
@@ -80,7 +81,7 @@ def styles() -> dict[str, ParagraphStyle]:
             spaceAfter=3,
         ),
         "h3": ParagraphStyle(
-            "h3", parent=base, fontName=FONT_BOLD, fontSize=9, leading=12, spaceBefore=6
+            "h3", parent=base, fontName=FONT_BOLD, fontSize=9, leading=12, spaceBefore=8
         ),
     }
 
@@ -94,19 +95,35 @@ def fits(text: str, width: float, font: str = FONT, size: float = BODY_SIZE) -> 
     return "\n" not in text and stringWidth(text, font, size) <= width - 2 * PAD
 
 
-def cell(text: Any, width: float, *, bold: bool = False, empty: str = "—") -> str | Paragraph:
+INDENT = "\u00a0" * 3  # one nesting level of a child item
+
+
+@cache
+def _indented(style: str, depth: int) -> ParagraphStyle:
+    width = stringWidth(INDENT, FONT, BODY_SIZE) * depth
+    return ParagraphStyle(f"{style}-{depth}", parent=styles()[style], leftIndent=width)
+
+
+def cell(
+    text: Any, width: float, *, bold: bool = False, empty: str = "—", depth: int = 0
+) -> str | Paragraph:
     """Plain text, never parsed as markup: one line when it fits, else broken into lines at
     spaces (several times cheaper than a Paragraph, PITFALLS); only a word wider than the
-    column falls back to a wrapping Paragraph of the escaped text."""
+    column, or a character DejaVu lacks (set in a fallback font), makes a wrapping Paragraph
+    of the escaped text. ``depth`` indents every line, wrapped ones too (a hanging indent)."""
     text = empty if text is None or text == "" else str(text)
     font = FONT_BOLD if bold else FONT
-    if fits(text, width, font):
-        return text
-    room = width - 2 * PAD
+    style = "bold" if bold else "cell"
+    if not covered(text, font):
+        return Paragraph(esc(text), _indented(style, depth) if depth else styles()[style])
+    prefix = INDENT * depth
+    if fits(prefix + text, width, font):
+        return prefix + text
+    room = width - 2 * PAD - (stringWidth(prefix, font, BODY_SIZE) if depth else 0)
     lines = simpleSplit(text, font, BODY_SIZE, room)
     if all(stringWidth(line, font, BODY_SIZE) <= room for line in lines):
-        return "\n".join(lines)
-    return Paragraph(esc(text), styles()["bold" if bold else "cell"])
+        return "\n".join(prefix + line for line in lines)
+    return Paragraph(esc(text), _indented(style, depth) if depth else styles()[style])
 
 
 def base_style(header: bool = True) -> list[tuple]:

@@ -44,7 +44,7 @@ from .gates import criteria_evaluate, go_refusals
 from .models import DecisionRecord, Signature, SignoffRequirement
 from .pdf import render_record_pdf
 from .record_status import failure_note, first_check_delay
-from .signing_cert import SealError, seal_pdf
+from .signing_cert import SealError, configured_certificate, seal_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -317,9 +317,13 @@ def stored_fingerprint(record: DecisionRecord) -> str:
 
 
 def record_pdf_unsealed(record: DecisionRecord) -> bytes:
-    """The record's PDF before sealing: the same stored snapshot gives the same bytes."""
+    """The record's PDF before sealing: the same stored snapshot (and signing certificate,
+    whose SHA-256 every page prints) gives the same bytes."""
     document = record_document_load(record)
-    return render_record_pdf(dict(document, fingerprint=record.snapshot_sha256))
+    certificate = configured_certificate().sha256
+    return render_record_pdf(
+        dict(document, fingerprint=record.snapshot_sha256, seal_certificate_sha256=certificate)
+    )
 
 
 def record_render(
@@ -359,6 +363,7 @@ def record_render(
             sealed = seal_pdf(
                 unsealed,
                 reason=f"Decision record of {record.release}; fingerprint {record.snapshot_sha256}",
+                snapshot=record.snapshot_json.encode("utf-8"),  # under the seal
             )
         except RENDER_ERRORS as exc:
             failure_note(

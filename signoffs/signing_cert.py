@@ -133,16 +133,28 @@ def _outside_event_loop(function: Callable[..., T], *args: Any, **kwargs: Any) -
         return pool.submit(function, *args, **kwargs).result()
 
 
-def seal_pdf(pdf: bytes, *, reason: str, location: str = "dCMMS Release Portal") -> bytes:
-    """The PDF with a PAdES signature over the whole file, by the configured key."""
-    return _outside_event_loop(_seal_pdf, pdf, reason=reason, location=location)
+def seal_pdf(
+    pdf: bytes,
+    *,
+    reason: str,
+    location: str = "dCMMS Release Portal",
+    snapshot: bytes | None = None,
+) -> bytes:
+    """The PDF with a PAdES signature over the whole file, by the configured key. ``snapshot``
+    (the record's canonical JSON) is attached in the same update, before signing, so the seal
+    covers it (signoffs.record_embed)."""
+    return _outside_event_loop(_seal_pdf, pdf, reason=reason, location=location, snapshot=snapshot)
 
 
-def _seal_pdf(pdf: bytes, *, reason: str, location: str) -> bytes:
+def _seal_pdf(pdf: bytes, *, reason: str, location: str, snapshot: bytes | None) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
+    from .record_embed import embed_snapshot
+
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    if snapshot is not None:
+        embed_snapshot(writer, snapshot)
     meta = signers.PdfSignatureMetadata(
         field_name=SEAL_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -170,6 +182,20 @@ def trust_root():
     if not cert_path.exists():
         raise SealError(f"The configured signing certificate ({cert_path.name}) is missing.")
     return load_cert_from_pemder(str(cert_path))
+
+
+def configured_certificate():
+    """The configured signing certificate as an auditor identifies it (subject, SHA-256):
+    printed on every page of a record, shown in the admin and offered for download."""
+    from .cert_info import cert_info
+
+    _, cert_path = signing_paths()
+    if not cert_path.exists():
+        raise SealError(f"The configured signing certificate ({cert_path.name}) is missing.")
+    try:
+        return cert_info(cert_path.read_bytes())
+    except ValueError as exc:
+        raise SealError(f"The configured signing certificate cannot be read ({exc}).") from exc
 
 
 def seal_check(pdf: bytes) -> SealCheck:

@@ -80,7 +80,7 @@ def test_verify_record_fails_when_sealed_with_another_certificate(
     settings.DECISION_SIGNING_KEY, settings.DECISION_SIGNING_CERT = str(other_key), str(other_cert)
     with pytest.raises(CommandError):
         call_command("verify_record", str(path))
-    assert "not made with the configured signing certificate" in capsys.readouterr().err
+    assert "not made with the expected certificate" in capsys.readouterr().err
 
 
 def test_verify_record_fails_when_the_file_is_an_unsealed_draft(content, signing, tmp_path, capsys):
@@ -147,3 +147,58 @@ def test_seal_and_check_work_inside_a_running_event_loop(tmp_path, settings):
         return seal_check(sealed)
 
     assert asyncio.run(inside_a_loop()).ok
+
+
+def test_verify_record_passes_when_cert_sha256_is_the_sealing_certificate(
+    decided, tmp_path, capsys
+):
+    from signoffs.signing_cert import configured_certificate
+
+    _, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    sha = configured_certificate().sha256
+    call_command("verify_record", str(path), "--cert-sha256", sha.upper())
+    out = capsys.readouterr().out
+    assert f"SHA-256 {sha}: the expected certificate" in out
+    assert f"Stored record: #{record.pk}" in out and out.rstrip().endswith("record.pdf: OK")
+
+
+def test_verify_record_fails_when_cert_sha256_is_another_certificate(decided, tmp_path, capsys):
+    _, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    with pytest.raises(CommandError, match="NOT verified"):
+        call_command("verify_record", str(path), "--cert-sha256", "0" * 64)
+    assert f"not the expected one (SHA-256 {'0' * 64})" in capsys.readouterr().err
+
+
+def test_verify_record_fails_when_the_file_is_another_releases_record(decided, tmp_path, capsys):
+    release, record = decided
+    path = tmp_path / "record.pdf"
+    path.write_bytes(bytes(record.pdf))
+    with pytest.raises(CommandError, match=r"NOT verified \(1 problem"):
+        call_command("verify_record", str(path), "--release", "v9.9.9")
+    err = capsys.readouterr().err
+    assert f"release: this is the record of release {release.version}, not of v9.9.9" in err
+
+
+def test_verify_record_uses_the_stored_snapshot_when_the_record_predates_embedding(
+    decided, tmp_path, capsys
+):
+    """A record sealed before snapshots were attached still verifies against the portal."""
+    import hashlib
+
+    from signoffs.records import record_pdf_unsealed
+    from signoffs.signing_cert import seal_pdf
+
+    _, record = decided
+    old = seal_pdf(record_pdf_unsealed(record), reason="before snapshots were attached")
+    DecisionRecord.objects.filter(pk=record.pk).update(
+        pdf=old, pdf_sha256=hashlib.sha256(old).hexdigest()
+    )
+    path = tmp_path / "old.pdf"
+    path.write_bytes(old)
+    call_command("verify_record", str(path))
+    out = capsys.readouterr().out
+    assert "Snapshot: none embedded" in out and out.rstrip().endswith("old.pdf: OK")
