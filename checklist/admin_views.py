@@ -29,13 +29,13 @@ from signoffs.services import member_set, release_reopen, release_set_owner, req
 from .csv_export import release_items_csv
 from .downloads import attachment_response, download_filename
 from .models import Release
-from .permissions import can_manage_release, visible_releases
+from .permissions import may_manage, visible_releases
 from .validators import REASON
 
 
 def _release(request: HttpRequest, object_id: str, *, manage: bool = False) -> Release:
     release = get_object_or_404(visible_releases(request.user), pk=object_id)
-    if manage and not can_manage_release(request.user, release):
+    if manage and not may_manage(request.user, release):
         raise PermissionDenied("Only the release's product managers change its roles.")
     return release
 
@@ -122,7 +122,7 @@ def _apply_roles(form: RolesForm, by) -> list[str]:
 
 def roles_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     release = _release(request, object_id)
-    can_change = can_manage_release(request.user, release)
+    can_change = may_manage(request.user, release)
     form = RolesForm(request.POST or None, release=release, manages=can_change)
     if request.method == "POST":
         if not can_change:

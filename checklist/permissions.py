@@ -121,14 +121,10 @@ def may_manage(user, release: Release) -> bool:
     return managed_releases(user).filter(pk=release.pk).exists()
 
 
-def can_manage_release(user, release: Release) -> bool:
-    return may_manage(user, release)
-
-
 def item_editable_fields(user, item: Item) -> tuple[str, ...] | None:
     """None when the user may change every field of the item (they manage the release); the
     owner's fields (status, actual, evidence) when they own it; () otherwise."""
-    if can_manage_release(user, item.release):
+    if may_manage(user, item.release):
         return None
     if user.is_authenticated and item.owner_id == user.pk and can_view_release(user, item.release):
         return ITEM_OWNER_FIELDS

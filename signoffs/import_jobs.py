@@ -31,7 +31,7 @@ from checklist.audit import audit_denied
 from checklist.choices import ImportJobState
 from checklist.importers import checkbox_lines_estimate, parse_checklist
 from checklist.models import ImportJob, Release
-from checklist.permissions import can_manage_release, require_import
+from checklist.permissions import may_manage, require_import
 from dcmms_release.broker import publish
 
 from .documents import Progress, release_import_parsed
@@ -98,7 +98,7 @@ def checklist_upload_import(
         if replace:
             version = parsed.release.version
             existing = Release.objects.filter(version=version).first()
-            if existing is not None and not can_manage_release(user, existing):
+            if existing is not None and not may_manage(user, existing):
                 message = (
                     f"{source_name}: release {version} exists and you do not manage it; "
                     "only its product managers can replace its checklist."

@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from checklist.models import Release
-from checklist.permissions import can_manage_release, can_view_release
+from checklist.permissions import can_view_release, may_manage
 from signoffs.choices import SignatureState
 from signoffs.models import DecisionRecord, Signature, SignoffRequirement
 from tests.signoffs.record_fixtures import pdf_pages, signing, signing_pair  # noqa: F401
@@ -35,8 +35,8 @@ def test_setup_demo_assigns_every_role_and_shows_each_signature_state(django_use
     release = Release.objects.get(version="v0.3.0")
     pm = django_user_model.objects.get(username="pm")
     auditor = django_user_model.objects.get(username="auditor")
-    assert release.owner == pm and can_manage_release(pm, release)
-    assert can_view_release(auditor, release) and not can_manage_release(auditor, release)
+    assert release.owner == pm and may_manage(pm, release)
+    assert can_view_release(auditor, release) and not may_manage(auditor, release)
     assignees = SignoffRequirement.objects.filter(release=release).values_list(
         "role", "assignee__username"
     )

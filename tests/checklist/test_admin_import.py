@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from checklist.models import Item, Release
-from checklist.permissions import can_manage_release
+from checklist.permissions import may_manage
 from signoffs.services import release_access_refresh
 from tests.factories import ReleaseFactory, UserFactory
 
@@ -74,7 +74,7 @@ def test_import_creates_release_owned_by_importer_when_file_is_valid(client):
     assert response.status_code == 302
     assert response.url == reverse("admin:checklist_release_change", args=[release.pk])
     assert release.owner == pm and release.source_name == "billing.md"
-    assert can_manage_release(pm, release)
+    assert may_manage(pm, release)
     item = Item.objects.filter(release=release).first()
     assert item.history.first().history_user == pm
     assert item.history.first().history_change_reason == "Imported from billing.md"

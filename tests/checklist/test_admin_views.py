@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from checklist.choices import ReleaseStatus
-from checklist.permissions import can_manage_release, can_view_release
+from checklist.permissions import can_view_release, may_manage
 from signoffs.choices import MemberRole
 from signoffs.services import member_set, requirement_assign
 from tests.factories import (
@@ -83,10 +83,10 @@ def test_roles_page_assigns_signer_owner_and_members(client, release):
     assert response.status_code == 302
     requirement.refresh_from_db()
     assert requirement.assignee == qa
-    assert can_view_release(auditor, release) and not can_manage_release(auditor, release)
+    assert can_view_release(auditor, release) and not may_manage(auditor, release)
     client.post(_url("roles", release), {"owner": new_pm.pk})
     release.refresh_from_db()
-    assert release.owner == new_pm and can_manage_release(new_pm, release)
+    assert release.owner == new_pm and may_manage(new_pm, release)
 
 
 def test_roles_page_refuses_everything_when_one_change_is_refused(client, release):
@@ -194,4 +194,4 @@ def test_new_release_in_admin_is_owned_and_managed_by_its_creator(client):
     from checklist.models import Release
 
     release = Release.objects.get(version="v0.4.0")
-    assert release.owner == pm and can_manage_release(pm, release)
+    assert release.owner == pm and may_manage(pm, release)

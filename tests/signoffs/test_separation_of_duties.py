@@ -12,7 +12,7 @@ from django.contrib.messages import ERROR, get_messages
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from checklist.permissions import can_manage_release
+from checklist.permissions import may_manage
 from signoffs.choices import MemberRole, SignatureMeaning
 from signoffs.gates import signing_refusals
 from signoffs.models import ReleaseMember, Signature
@@ -119,7 +119,7 @@ def test_release_set_owner_refuses_when_the_new_owner_holds_a_signing_role(revie
         "Separation of duties: qa.lead signs as QA Lead on this release, so cannot be its owner"
     )
     release.refresh_from_db()
-    assert release.owner == pm and not can_manage_release(qa, release)
+    assert release.owner == pm and not may_manage(qa, release)
 
 
 def test_member_set_refuses_a_product_manager_when_the_user_holds_a_signing_role(review, pm):
@@ -132,7 +132,7 @@ def test_member_set_refuses_a_product_manager_when_the_user_holds_a_signing_role
     [message] = refused.value.messages
     assert "ceo signs as CEO on this release, so cannot be its product manager" in message
     assert not ReleaseMember.objects.filter(release=release, user=ceo).exists()
-    assert not can_manage_release(ceo, release)
+    assert not may_manage(ceo, release)
 
 
 def test_member_set_grants_a_signer_stakeholder_access_when_not_a_product_manager(review, pm):

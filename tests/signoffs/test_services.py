@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from checklist.choices import ReleaseStatus
-from checklist.permissions import can_manage_release, can_view_release
+from checklist.permissions import can_view_release, may_manage
 from signoffs.choices import MemberRole, SignatureState
 from signoffs.models import Signature, SignatureEvent
 from signoffs.services import (
@@ -188,7 +188,7 @@ def test_assign_grants_and_unassign_removes_access_at_once(pm):
     assert not can_view_release(user, release)
     requirement_assign(requirement=requirement, assignee=user, by=pm)
     assert can_view_release(user, release)
-    assert not can_manage_release(user, release)
+    assert not may_manage(user, release)
     requirement_assign(requirement=requirement, assignee=None, by=pm)
     assert not can_view_release(user, release)
 
@@ -213,7 +213,7 @@ def test_member_set_grants_by_role_and_none_removes(pm, role, view, manage):
     release = ReleaseFactory(owner=pm)
     user = UserFactory()
     member_set(release=release, user=user, role=role, by=pm)
-    assert (can_view_release(user, release), can_manage_release(user, release)) == (view, manage)
+    assert (can_view_release(user, release), may_manage(user, release)) == (view, manage)
     member_set(release=release, user=user, role=None, by=pm)
     assert not can_view_release(user, release)
 
